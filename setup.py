@@ -3,7 +3,8 @@
 
 Besides the Python package, ``configs/`` and ``tools/`` ship inside it as
 ``mmwish/.mim/{configs,tools}`` so that ``mim train mmwish CONFIG`` finds them:
-symlinked for an editable install, copied for a wheel or sdist.
+copied into wheels and sdists, symlinked by ``setup.py develop``, and as
+forwarders to the checkout for PEP 660 editable installs (``pip install -e .``).
 """
 import os
 import os.path as osp
@@ -11,6 +12,7 @@ import shutil
 import sys
 
 from setuptools import find_packages, setup
+from setuptools.command.editable_wheel import editable_wheel
 
 ROOT = osp.dirname(osp.abspath(__file__))
 MIM_FILES = ('configs', 'tools')
@@ -37,10 +39,10 @@ def read_requirements(name):
 def add_mim_extension():
     """Make ``mmwish/.mim`` hold configs and tools.
 
-    Editable installs (``develop`` or PEP 660's ``editable_wheel``) get
-    symlinks, so edits show at once; building a wheel or sdist gets copies.
+    ``develop`` gets symlinks, so edits show at once; building a wheel or sdist
+    gets copies. PEP 660 editable installs are handled by :class:`EditableWheel`.
     """
-    if {'develop', 'editable_wheel'} & set(sys.argv):
+    if 'develop' in sys.argv:
         mode = 'symlink'
     elif {'sdist', 'bdist_wheel', 'build', 'build_py'} & set(sys.argv):
         mode = 'copy'
@@ -61,6 +63,63 @@ def add_mim_extension():
             shutil.copytree(src, dst, ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
 
 
+def mim_forwarder(path):
+    """Text of a file in an editable install's ``mmwish/.mim`` that stands for
+    ``path`` in the checkout, so that edits there take effect at once."""
+    rel = osp.relpath(path, ROOT).replace(os.sep, '/')
+    head = f'# mmwish editable install: forwards to {rel} of the checkout\n'
+    if path.endswith('.py') and rel.startswith('configs/'):
+        return head + f'_base_ = [{path!r}]\n'
+    if path.endswith('.py'):
+        return head + (f'import runpy, sys\nsys.argv[0] = {path!r}\n'
+                       f"runpy.run_path({path!r}, run_name='__main__')\n")
+    if path.endswith('.sh'):
+        return f'#!/usr/bin/env bash\n{head}exec bash {path!r} "$@"\n'
+    with open(path) as f:
+        return f.read()
+
+
+class _MimForwarders:
+    """Wraps setuptools' editable strategy and adds ``mmwish/.mim`` forwarders."""
+
+    def __init__(self, strategy):
+        self.strategy = strategy
+
+    def __enter__(self):
+        self.strategy.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.strategy.__exit__(*exc)
+
+    def __call__(self, wheel, files, mapping):
+        self.strategy(wheel, files, mapping)
+        for name in MIM_FILES:
+            for folder, dirs, names in os.walk(osp.join(ROOT, name)):
+                dirs[:] = [d for d in dirs if d != '__pycache__']
+                for fname in sorted(names):
+                    if fname.endswith('.pyc'):
+                        continue
+                    path = osp.join(folder, fname)
+                    arcname = 'mmwish/.mim/' + osp.relpath(path, ROOT).replace(os.sep, '/')
+                    wheel.writestr(arcname, mim_forwarder(path))
+
+
+class EditableWheel(editable_wheel):
+    """``pip install -e .`` that ``mim`` understands.
+
+    mim 0.3.9 looks for configs and tools under ``<dist location>/mmwish/.mim``,
+    i.e. in site-packages, where a PEP 660 editable install puts no mmwish
+    folder. This one adds ``site-packages/mmwish/.mim`` holding forwarders to
+    the checkout's files. With ``package_dir={'': '.'}`` setuptools makes the
+    checkout importable by a plain ``.pth`` path entry, so the regular package
+    there takes precedence over that ``__init__``-less folder.
+    """
+
+    def _select_strategy(self, name, tag, build_lib):
+        return _MimForwarders(super()._select_strategy(name, tag, build_lib))
+
+
 if __name__ == '__main__':
     add_mim_extension()
     tests = read_requirements('tests')
@@ -73,6 +132,7 @@ if __name__ == '__main__':
         long_description=open(osp.join(ROOT, 'README.md')).read(),
         long_description_content_type='text/markdown',
         python_requires='>=3.9',
+        package_dir={'': '.'},
         packages=find_packages(include=['mmwish', 'mmwish.*']),
         include_package_data=True,
         package_data={'mmwish': ['.mim/configs/**/*', '.mim/tools/**/*']},
@@ -88,5 +148,6 @@ if __name__ == '__main__':
                 'mmwish-shapes=mmwish.datasets.synthetic_shapes:main',
             ],
         },
+        cmdclass={'editable_wheel': EditableWheel},
         zip_safe=False,
     )

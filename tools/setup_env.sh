@@ -84,14 +84,14 @@ else
   else
     say "reusing the mmcv wheel in $WHEELS"
   fi
+  # --no-deps here; its needs (mmengine among them) come with the next step.
   pipq --no-deps "$WHEELS"/mmcv-"$MMCV_VERSION"-*.whl
-  # mmcv's own runtime needs (its wheel was installed without them).
-  pipq addict packaging pillow pyyaml yapf opencv-python
-  mmcv_ok || { say "ERROR: mmcv $MMCV_VERSION is installed but its ops do not load"; exit 1; }
 fi
 
-say "OpenMMLab packages and runtime needs (requirements/mminstall.txt, runtime.txt)"
-pipq -r "$ROOT/requirements/mminstall.txt" -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt"
+say "OpenMMLab packages and runtime needs (requirements/mminstall.txt, runtime.txt, tests.txt)"
+pipq -r "$ROOT/requirements/mminstall.txt" \
+  -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt"
+mmcv_ok || { say "ERROR: mmcv $MMCV_VERSION is installed but its compiled ops do not load; delete $WHEELS and run again"; exit 1; }
 
 if ! "$VENV/bin/python" -m pip show -q openmim >/dev/null 2>&1; then
   say "openmim without opendatalab (requirements/mim.txt)"

@@ -122,4 +122,9 @@ default_hooks = dict(
     checkpoint=dict(interval=interval, max_keep_ckpts=2))
 log_processor = dict(window_size=20)
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
+# device_ids=None lets DDP wrap CPU processes too (mmengine passes [LOCAL_RANK]);
+# on GPUs it uses the module's own device.
+model_wrapper_cfg = dict(
+    type='MMDistributedDataParallel', device_ids=None, broadcast_buffers=False,
+    find_unused_parameters=False)
 auto_scale_lr = dict(base_batch_size=4)

@@ -28,8 +28,36 @@ def find_mmdet_tool(name: str) -> str:
         'reinstall mmdet from a wheel (pip install --force-reinstall "mmdet>=3.3,<3.4")')
 
 
+def launcher_of(argv) -> str:
+    """The value of ``--launcher`` in a tool's command line (``'none'`` if absent)."""
+    for i, arg in enumerate(argv):
+        if arg == '--launcher' and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith('--launcher='):
+            return arg.split('=', 1)[1]
+    return 'none'
+
+
+def init_cpu_distributed(argv) -> bool:
+    """Start a gloo process group for ``--launcher pytorch`` on a machine without CUDA.
+
+    mmengine 0.10.7's pytorch launcher calls ``torch.cuda.set_device`` whatever
+    the backend, so CPU processes (tests, debugging, CPU clusters) cannot start.
+    mmengine skips its own initialisation when a process group exists, so we
+    create it first from torchrun's environment. Returns whether it did.
+    """
+    import torch
+    import torch.distributed as dist
+    if (launcher_of(argv) != 'pytorch' or torch.cuda.is_available()
+            or not dist.is_available() or dist.is_initialized()):
+        return False
+    dist.init_process_group(backend='gloo')
+    return True
+
+
 def run_mmdet_tool(name: str) -> None:
     """Run mmdet's ``tools/<name>`` as ``__main__`` with the current ``sys.argv``."""
     path = find_mmdet_tool(name)
+    init_cpu_distributed(sys.argv)
     sys.argv[0] = path
     runpy.run_path(path, run_name='__main__')

@@ -17,7 +17,7 @@ import json
 import os
 import os.path as osp
 from dataclasses import asdict, dataclass, field
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Sequence
 
 import cv2
 import numpy as np
@@ -301,7 +301,7 @@ def main(argv=None):
             min_instances=args.min_instances, max_instances=args.max_instances)
         outputs = generate(args.out_dir, cfg, overwrite=args.overwrite)
     except (ValueError, FileExistsError) as e:
-        raise SystemExit(f'error: {e}')
+        raise SystemExit(f'error: {e}') from None
     for split, path in outputs.items():
         with open(path) as f:
             coco = json.load(f)

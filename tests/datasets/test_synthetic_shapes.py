@@ -6,8 +6,14 @@ import pytest
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
-from mmwish.datasets.synthetic_shapes import (DEFAULT_CLASSES, OTHER_CLASSES, ShapesConfig,
-                                              generate, generate_image, main)
+from mmwish.datasets.synthetic_shapes import (
+    DEFAULT_CLASSES,
+    OTHER_CLASSES,
+    ShapesConfig,
+    generate,
+    generate_image,
+    main,
+)
 
 
 def tree_digest(root):

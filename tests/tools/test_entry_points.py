@@ -82,6 +82,7 @@ def test_wheel_ships_configs_and_tools(tmp_path):
             'p = get_installed_path("mmwish"); print(osp.dirname(mmwish.__file__) == p, '
             'osp.isfile(osp.join(p, ".mim", "tools", "train.py")))')
     env = dict(user_env(), PYTHONPATH=str(target))
-    out = check(subprocess.run([PYTHON, '-c', code], cwd=str(tmp_path), env=env,
-                               capture_output=True, text=True, timeout=300))
-    assert out.split()[-2:] == ['True', 'True']
+    proc = subprocess.run([PYTHON, '-c', code], cwd=str(tmp_path), env=env,
+                          capture_output=True, text=True, timeout=300)
+    check(proc)
+    assert proc.stdout.split() == ['True', 'True']
