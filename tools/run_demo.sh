@@ -22,7 +22,13 @@ echo "[demo] training $CONFIG for $ITERS iterations on the CPU (log lines show t
   --cfg-options train_cfg.max_iters="$ITERS" train_cfg.val_interval="$ITERS" \
   param_scheduler.end="$ITERS" "param_scheduler.milestones=[$((ITERS * 8 / 10))]"
 echo "[demo] evaluating $WORK/iter_$ITERS.pth on data/shapes val"
-"$PY" tools/test.py "$CONFIG" "$WORK/iter_$ITERS.pth" --work-dir "$WORK/test" 2>&1 \
-  | tee "$WORK/test.log"
-echo "[demo] results:"
-grep -o 'coco/segm_mAP: [0-9.]*.*' "$WORK/test.log" | tail -1 | tr ' ' '\n' | paste - - | sed 's/^/  /'
+"$PY" tools/test.py "$CONFIG" "$WORK/iter_$ITERS.pth" --work-dir "$WORK/test"
+"$PY" - "$WORK/test" <<'PYEOF'
+import glob, json, os, sys
+latest = max(glob.glob(os.path.join(sys.argv[1], '*', '*.json')), key=os.path.getmtime)
+m = json.load(open(latest))
+print('[demo] COCO AP on data/shapes val (%s):' % latest)
+for task, name in (('segm', 'mask'), ('bbox', 'box')):
+    print('  %-4s AP %.3f  AP50 %.3f  AP75 %.3f' % (
+        name, m[f'coco/{task}_mAP'], m[f'coco/{task}_mAP_50'], m[f'coco/{task}_mAP_75']))
+PYEOF
