@@ -55,9 +55,22 @@ def init_cpu_distributed(argv) -> bool:
     return True
 
 
+def check_amp(argv) -> None:
+    """Refuse ``--amp`` without an accelerator in one line.
+
+    mmengine's ``AmpOptimWrapper`` asserts deep inside the Runner that it runs
+    on a GPU, NPU, MLU or MUSA device.
+    """
+    from mmengine.device import get_device
+    if '--amp' in argv and get_device() == 'cpu':
+        raise SystemExit('error: --amp needs a GPU (mmengine\'s AmpOptimWrapper has no CPU '
+                         'mode); drop --amp to train on the CPU')
+
+
 def run_mmdet_tool(name: str) -> None:
     """Run mmdet's ``tools/<name>`` as ``__main__`` with the current ``sys.argv``."""
     path = find_mmdet_tool(name)
+    check_amp(sys.argv)
     init_cpu_distributed(sys.argv)
     sys.argv[0] = path
     runpy.run_path(path, run_name='__main__')
