@@ -3,20 +3,12 @@
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
                                  [--cfg-options k=v ...] [--launcher pytorch]
 """
-import os.path as osp
 import sys
 
-# Run from a checkout without installing: make its mmwish importable.
-_REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if osp.isdir(osp.join(_REPO, 'mmwish')) and _REPO not in sys.path:
-    sys.path.insert(0, _REPO)
-
-try:
-    import mmwish  # noqa: F401  (version checks, registration, checkpoint allow-list)
-except ImportError as e:
+try:  # importing mmwish checks versions, registers it and allow-lists checkpoint globals
+    from mmwish.apis import run_mmdet_tool
+except ImportError as e:  # mmwish.DependencyError is one
     sys.exit(f'error: {e}')
-
-from mmwish.apis import run_mmdet_tool  # noqa: E402
 
 if __name__ == '__main__':
     run_mmdet_tool('train.py')
