@@ -68,7 +68,7 @@ else
   if ! ls "$WHEELS"/mmcv-"$MMCV_VERSION"-*.whl >/dev/null 2>&1; then
     JOBS="${MAX_JOBS:-$(nproc)}"
     say "building mmcv $MMCV_VERSION with ops from source for $TORCH_KEY (MAX_JOBS=$JOBS)."
-    say "this takes about 9 minutes on 2 cores (5 on 16 with CUDA) and happens once per machine: the wheel is kept in $WHEELS"
+    say "this takes about 12 minutes on 2 cores (5 to 6 on 16 with CUDA) and happens once per machine: the wheel is kept in $WHEELS"
     BUILD=$(mktemp -d)
     trap 'rm -rf "$BUILD"' EXIT
     "$VENV/bin/python" -m pip download --disable-pip-version-check -q --no-deps \

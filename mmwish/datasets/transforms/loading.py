@@ -1,0 +1,48 @@
+import numpy as np
+from mmdet.datasets.transforms import LoadAnnotations
+from mmdet.registry import TRANSFORMS
+
+
+@TRANSFORMS.register_module()
+class LoadWeakAnnotations(LoadAnnotations):
+    """``LoadAnnotations`` for :class:`WeakCocoDataset`'s four label types.
+
+    Besides what ``LoadAnnotations`` loads it adds ``label_type``, ``gt_tags``
+    (class indices, int64) and, for point images, ``gt_points`` ((N, 2) float32,
+    x-y in the original image) with ``gt_points_labels``. Points stay in the
+    original frame until :class:`ProjectWeakLabels` maps them, once, through the
+    ``homography_matrix`` that MMDetection's geometric transforms compose.
+
+    - ``mask`` images: exactly ``LoadAnnotations``.
+    - ``box`` images: boxes, labels and, with ``with_mask``, each box rasterised
+      as a filled rectangle, so that mask-aware transforms (``RandomCrop`` with
+      ``recompute_bbox``, ``FilterAnnotations`` with ``by_mask``) keep the boxes
+      right. ``label_type`` tells the model that these masks are boxes.
+    - ``point`` and ``tag`` images: empty boxes, labels and masks.
+    """
+
+    def transform(self, results: dict) -> dict:
+        label_type = results.setdefault('label_type', 'mask')
+        instances = results.get('instances', [])
+        results['gt_tags'] = np.asarray(results.get('tags', []), dtype=np.int64)
+        if label_type == 'mask':
+            return super().transform(results)
+        if label_type == 'box':
+            geometric = [dict(inst, mask=[box_polygon(inst['bbox'])]) for inst in instances]
+        else:
+            geometric = []
+        if label_type == 'point':
+            results['gt_points'] = np.asarray(
+                [inst['point'] for inst in instances], dtype=np.float32).reshape(-1, 2)
+            results['gt_points_labels'] = np.asarray(
+                [inst['bbox_label'] for inst in instances], dtype=np.int64)
+        results['instances'] = geometric
+        results = super().transform(results)
+        results['instances'] = instances
+        return results
+
+
+def box_polygon(bbox):
+    """The rectangle of an (x1, y1, x2, y2) box as one COCO polygon."""
+    x1, y1, x2, y2 = bbox
+    return [x1, y1, x2, y1, x2, y2, x1, y2]

@@ -1,0 +1,264 @@
+"""COCO instance files whose images carry heterogeneous weak labels.
+
+The format is in ``docs/weak_labels.md``. Every check of the file runs here,
+when the dataset loads, so that a bad annotation stops training before its first
+iteration with a message that names the file, the image, the annotation and the
+field.
+"""
+import json
+import math
+import os.path as osp
+from collections import defaultdict
+from typing import List
+
+from mmdet.datasets import CocoDataset, VOCDataset
+from mmdet.registry import DATASETS
+from mmengine.fileio import get_local_path
+
+LABEL_TYPES = ('tag', 'point', 'box', 'mask')
+# What an annotation of each image type must not carry (tag images have none).
+FORBIDDEN_KEYS = {'point': ('bbox', 'segmentation'), 'box': ('point', 'segmentation'),
+                  'mask': ('point',)}
+BOX_SLACK = 1.0  # pixels a box may overrun the image by (clipped)
+
+
+class WeakLabelError(ValueError):
+    """A weak-label file breaks the format; the message says where and what to do."""
+
+
+def _where(ann_file, img=None, ann=None):
+    parts = [str(ann_file)]
+    if img is not None:
+        parts.append(f"image {img.get('id')!r} ({img.get('file_name', '?')})")
+    if ann is not None:
+        parts.append(f"annotation {ann.get('id')!r}")
+    return ': '.join(parts)
+
+
+def _finite_numbers(value, length):
+    return (isinstance(value, (list, tuple)) and len(value) == length
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                    and math.isfinite(v) for v in value))
+
+
+def load_weak_json(ann_file: str, local_path: str) -> dict:
+    """Read and check the file's top level: a JSON object with COCO's three lists."""
+    try:
+        with open(local_path) as f:
+            raw = json.load(f)
+    except json.JSONDecodeError as e:
+        raise WeakLabelError(f'{ann_file}: not valid JSON ({e}); a weak-label file is a '
+                             'COCO instance JSON file (docs/weak_labels.md)') from None
+    if not isinstance(raw, dict):
+        raise WeakLabelError(f'{ann_file}: the top level is a {type(raw).__name__}, expected '
+                             "a JSON object with 'images', 'annotations' and 'categories'")
+    for key in ('images', 'annotations', 'categories'):
+        if not isinstance(raw.get(key), list):
+            raise WeakLabelError(f"{ann_file}: '{key}' is missing or not a list; a weak-label "
+                                 'file is a COCO instance JSON file (docs/weak_labels.md)')
+    return raw
+
+
+def check_unique_ids(ann_file: str, items: list, what: str) -> None:
+    seen = set()
+    for item in items:
+        if not isinstance(item, dict) or 'id' not in item:
+            raise WeakLabelError(f"{ann_file}: an entry of '{what}' has no 'id': {item!r:.80}")
+        if item['id'] in seen:
+            raise WeakLabelError(f"{ann_file}: {what[:-1]} id {item['id']!r} appears twice; "
+                                 'ids must be unique')
+        seen.add(item['id'])
+
+
+def check_image(ann_file: str, img: dict, cat2label: dict) -> str:
+    """Check one image entry; return its label type."""
+    where = _where(ann_file, img)
+    for key in ('file_name', 'width', 'height'):
+        if key not in img:
+            raise WeakLabelError(f"{where}: '{key}' is missing")
+    if not (_finite_numbers([img['width'], img['height']], 2)
+            and img['width'] > 0 and img['height'] > 0):
+        raise WeakLabelError(f"{where}: 'width'/'height' must be positive numbers, got "
+                             f"{img['width']!r}x{img['height']!r}")
+    label_type = img.get('label_type', 'mask')
+    if label_type not in LABEL_TYPES:
+        raise WeakLabelError(f"{where}: unknown 'label_type' {label_type!r}; use one of "
+                             f'{", ".join(LABEL_TYPES)}')
+    if label_type == 'tag':
+        tags = img.get('tags')
+        if not isinstance(tags, list):
+            raise WeakLabelError(f"{where}: a tag image needs 'tags', a list of category ids "
+                                 '(empty if no object is present)')
+        for cat in tags:
+            if cat not in cat2label:
+                raise WeakLabelError(f"{where}: 'tags' holds category id {cat!r}, which is not "
+                                     "among the classes of the dataset's metainfo")
+        if len(set(tags)) != len(tags):
+            raise WeakLabelError(f"{where}: 'tags' repeats a category id: {tags}")
+    elif 'tags' in img:
+        raise WeakLabelError(f"{where}: 'tags' is only for tag images; a {label_type} image's "
+                             'tags are the categories of its annotations')
+    return label_type
+
+
+def check_annotation(ann_file: str, img: dict, ann: dict, label_type: str,
+                     cat2label: dict) -> None:
+    """Check one annotation against the label type of its image."""
+    where = _where(ann_file, img, ann)
+    if label_type == 'tag':
+        raise WeakLabelError(f"{where}: tag images carry no annotations; put the class in the "
+                             "image's 'tags' or change its 'label_type'")
+    if ann.get('category_id') not in cat2label:
+        raise WeakLabelError(f"{where}: 'category_id' {ann.get('category_id')!r} is not among "
+                             "the classes of the dataset's metainfo; fix the annotation or "
+                             'pass metainfo=dict(classes=...) with that class')
+    for key in FORBIDDEN_KEYS[label_type]:
+        if key in ann:
+            raise WeakLabelError(
+                f"{where}: has '{key}', which a {label_type} image's annotations must not "
+                f"carry; change the image's 'label_type' or drop '{key}' (docs/weak_labels.md)")
+    w, h = img['width'], img['height']
+    if label_type == 'point':
+        point = ann.get('point')
+        if not _finite_numbers(point, 2):
+            raise WeakLabelError(f"{where}: 'point' must be two finite numbers [x, y], got "
+                                 f'{point!r}')
+        if not (0 <= point[0] <= w and 0 <= point[1] <= h):
+            raise WeakLabelError(f"{where}: 'point' {point} lies outside the {w}x{h} image; "
+                                 'points must satisfy 0 <= x <= width and 0 <= y <= height')
+    elif label_type == 'box':
+        box = ann.get('bbox')
+        if not _finite_numbers(box, 4):
+            raise WeakLabelError(f"{where}: 'bbox' must be four finite numbers [x, y, w, h], "
+                                 f'got {box!r}')
+        x, y, bw, bh = box
+        if bw <= 0 or bh <= 0:
+            raise WeakLabelError(f"{where}: 'bbox' {box} is degenerate; width and height must "
+                                 'be positive')
+        if (x < -BOX_SLACK or y < -BOX_SLACK or x + bw > w + BOX_SLACK
+                or y + bh > h + BOX_SLACK):
+            raise WeakLabelError(f"{where}: 'bbox' {box} lies outside the {w}x{h} image "
+                                 f'(by more than {BOX_SLACK:g} pixel)')
+    else:
+        box = ann.get('bbox')
+        if not _finite_numbers(box, 4):
+            raise WeakLabelError(f"{where}: 'bbox' must be four finite numbers [x, y, w, h], "
+                                 f'got {box!r}')
+        if not isinstance(ann.get('area'), (int, float)):
+            raise WeakLabelError(f"{where}: 'area' is missing or not a number")
+        if not ann.get('segmentation') and not ann.get('iscrowd', 0):
+            raise WeakLabelError(f"{where}: a mask image's annotation needs 'segmentation' "
+                                 "(polygons or RLE); label the image 'box' to train on its box")
+
+
+@DATASETS.register_module()
+class WeakCocoDataset(CocoDataset):
+    """A COCO instance dataset whose images carry tag, point, box or mask labels.
+
+    Each data info gains ``label_type`` and ``tags`` (sorted class indices present
+    in the image); instances of point images carry ``point`` (x, y) and no box,
+    instances of box images ``bbox`` and no mask. ``mask`` images are parsed
+    exactly as by :class:`CocoDataset`, so a plain COCO file trains as it does
+    in MMDetection. The whole file is checked at load time
+    (:class:`WeakLabelError`), and so is the presence of each image file.
+
+    Args:
+        check_files (bool): check that every image file exists (local paths only).
+    """
+
+    def __init__(self, *args, check_files: bool = True, **kwargs):
+        self.check_files = check_files
+        super().__init__(*args, **kwargs)
+
+    def load_data_list(self) -> List[dict]:
+        with get_local_path(self.ann_file, backend_args=self.backend_args) as local_path:
+            raw = load_weak_json(self.ann_file, local_path)
+        for what in ('images', 'annotations', 'categories'):
+            check_unique_ids(self.ann_file, raw[what], what)
+        classes = list(self.metainfo['classes'])
+        name2cat = {c.get('name'): c['id'] for c in raw['categories']}
+        unknown = [c['name'] for c in raw['categories'] if c.get('name') not in classes]
+        if unknown:
+            raise WeakLabelError(
+                f'{self.ann_file}: categories {unknown} are not among the classes of the '
+                f"dataset's metainfo ({len(classes)} classes, e.g. {classes[:3]}); pass "
+                'metainfo=dict(classes=...) that lists them, or remove them from the file')
+        self.cat_ids = [name2cat[c] for c in classes if c in name2cat]
+        self.cat2label = {cat: classes.index(name) for name, cat in name2cat.items()}
+
+        images = {img['id']: img for img in raw['images']}
+        anns_of = defaultdict(list)
+        for ann in raw['annotations']:
+            if ann.get('image_id') not in images:
+                raise WeakLabelError(f"{_where(self.ann_file, ann=ann)}: 'image_id' "
+                                     f"{ann.get('image_id')!r} is not an image of the file")
+            anns_of[ann['image_id']].append(ann)
+
+        self.cat_img_map = defaultdict(list)
+        data_list = []
+        for img in raw['images']:
+            label_type = check_image(self.ann_file, img, self.cat2label)
+            for ann in anns_of[img['id']]:
+                check_annotation(self.ann_file, img, ann, label_type, self.cat2label)
+            self._check_file(img)
+            cats = img['tags'] if label_type == 'tag' else [
+                a['category_id'] for a in anns_of[img['id']]]
+            for cat in set(cats):
+                self.cat_img_map[cat].append(img['id'])
+            data_list.append(self.parse_data_info(dict(
+                raw_img_info=dict(img, img_id=img['id']), raw_ann_info=anns_of[img['id']])))
+        return data_list
+
+    def _check_file(self, img: dict) -> None:
+        if not self.check_files or self.backend_args:
+            return
+        path = osp.join(self.data_prefix.get('img', ''), img['file_name'])
+        if '://' not in path and not osp.isfile(path):
+            raise WeakLabelError(f'{_where(self.ann_file, img)}: the image file {path} does '
+                                 "not exist; check data_root and data_prefix['img']")
+
+    def parse_data_info(self, raw_data_info: dict) -> dict:
+        img = raw_data_info['raw_img_info']
+        label_type = img.get('label_type', 'mask')
+        if label_type == 'mask':
+            data_info = super().parse_data_info(raw_data_info)
+        else:
+            data_info = super().parse_data_info(dict(raw_data_info, raw_ann_info=[]))
+            data_info['instances'] = [
+                self._weak_instance(ann, img, label_type)
+                for ann in raw_data_info['raw_ann_info']]
+        data_info['label_type'] = label_type
+        cats = img['tags'] if label_type == 'tag' else [
+            a['category_id'] for a in raw_data_info['raw_ann_info']]
+        data_info['tags'] = sorted({self.cat2label[c] for c in cats})
+        return data_info
+
+    def _weak_instance(self, ann: dict, img: dict, label_type: str) -> dict:
+        instance = dict(bbox_label=self.cat2label[ann['category_id']], ignore_flag=0)
+        if label_type == 'point':
+            instance['point'] = [float(v) for v in ann['point']]
+        else:
+            x, y, w, h = ann['bbox']
+            x1, y1 = max(x, 0.0), max(y, 0.0)
+            x2, y2 = min(x + w, img['width']), min(y + h, img['height'])
+            instance['bbox'] = [float(x1), float(y1), float(x2), float(y2)]
+        return instance
+
+    def get_cat_ids(self, idx: int) -> List[int]:
+        """Class indices of an image, tags included (used by class-aware samplers)."""
+        return list(self.get_data_info(idx)['tags'])
+
+
+@DATASETS.register_module()
+class WeakVOCDataset(WeakCocoDataset):
+    """:class:`WeakCocoDataset` with PASCAL VOC's 20 classes (e.g. VOC 2012 + SBD
+    converted by ``tools/dataset_converters/voc_sbd_to_coco.py``)."""
+    METAINFO = dict(VOCDataset.METAINFO)
+
+
+def weak_label_types(data_list: List[dict]) -> dict:
+    """Count images per label type (for logs and tests)."""
+    counts = {t: 0 for t in LABEL_TYPES}
+    for info in data_list:
+        counts[info['label_type']] += 1
+    return counts
