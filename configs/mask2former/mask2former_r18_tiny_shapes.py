@@ -112,7 +112,7 @@ test_evaluator = val_evaluator
 # schedule: short, on one CPU process; the backbone learns at full rate (no pretraining)
 max_iters = 1500
 optim_wrapper = dict(
-    optimizer=dict(lr=3e-4),
+    optimizer=dict(lr=1e-3),
     paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=1.0, decay_mult=1.0)}))
 param_scheduler = dict(end=max_iters, milestones=[int(max_iters * 0.8)])
 interval = 500
