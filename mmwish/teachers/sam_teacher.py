@@ -1,0 +1,238 @@
+"""The frozen Segment Anything teacher of WISH (METHOD.md, "Model" and "Matching").
+
+Coordinates. mmdet boxes and points are continuous (the image spans ``[0, W]``,
+pixel ``j``'s centre is ``j + 0.5``); SAM's prompt encoder adds 0.5 to what it is
+given ("shift to center of pixel"), i.e. it takes pixel indices. A point ``x``
+goes to SAM as ``x - 0.5``; a box ``(x1, x2)`` as the indices of its first and
+last pixels, ``(x1, x2 - 1)``, as SAM's own mask-to-box does.
+
+Frames. The prompt latents ``Z`` are taken in the *original* image's SAM frame
+(longest side resized to SAM's input size), so they do not depend on the
+augmentation: prompts given in the augmented frame are mapped back through the
+inverse of mmdet's ``homography_matrix``. Candidate masks are computed in the
+frame of the image that was encoded and resampled to any output frame through a
+3x3 matrix, which is how cached candidates of the original image reach the
+augmented one.
+"""
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from mmdet.registry import MODELS
+from mmengine.model import BaseModule
+from torch import Tensor
+
+from .sam_builder import build_sam_model, file_sha256, load_sam_checkpoint
+
+SAM_MEAN = (123.675, 116.28, 103.53)
+SAM_STD = (58.395, 57.12, 57.375)
+
+
+def to_sam_points(points: Tensor, scale: float) -> Tensor:
+    """Continuous (n, 2) points -> SAM prompt coordinates in a frame scaled by ``scale``."""
+    return points * scale - 0.5
+
+
+def to_sam_boxes(boxes: Tensor, scale: float) -> Tensor:
+    """Continuous (n, 4) xyxy boxes -> SAM's (first pixel, last pixel) corner indices."""
+    b = boxes * scale
+    x2 = torch.maximum(b[:, 2] - 1, b[:, 0])
+    y2 = torch.maximum(b[:, 3] - 1, b[:, 1])
+    return torch.stack([b[:, 0], b[:, 1], x2, y2], dim=1)
+
+
+def apply_homography(points: Tensor, matrix: Tensor) -> Tensor:
+    """(n, 2) x-y points through a 3x3 matrix."""
+    ones = torch.ones_like(points[:, :1])
+    mapped = torch.cat([points, ones], dim=1) @ matrix.T
+    return mapped[:, :2] / mapped[:, 2:3]
+
+
+def boxes_to_original(boxes: Tensor, inverse: Tensor) -> Tensor:
+    """xyxy boxes of the augmented frame -> the original frame (axis-aligned hull;
+    exact for mmdet's flips, resizes and crops)."""
+    corners = torch.stack([boxes[:, [0, 1]], boxes[:, [2, 1]], boxes[:, [0, 3]],
+                           boxes[:, [2, 3]]], dim=1).reshape(-1, 2)
+    mapped = apply_homography(corners, inverse).reshape(-1, 4, 2)
+    return torch.cat([mapped.min(dim=1).values, mapped.max(dim=1).values], dim=1)
+
+
+def resample_logits(logits: Tensor, out_to_sam: Tensor, sam_size: int,
+                    out_hw: Tuple[int, int]) -> Tensor:
+    """Resample low-res SAM logits (n, k, L, L) covering the ``sam_size`` square onto an
+    output frame of ``out_hw`` pixels; ``out_to_sam`` maps output-frame continuous
+    coordinates to SAM-frame ones (3x3). One ``grid_sample``, any flip/resize/crop."""
+    h, w = out_hw
+    ys, xs = torch.meshgrid(torch.arange(h, device=logits.device, dtype=torch.float32) + 0.5,
+                            torch.arange(w, device=logits.device, dtype=torch.float32) + 0.5,
+                            indexing='ij')
+    pts = apply_homography(torch.stack([xs, ys], dim=-1).reshape(-1, 2),
+                           out_to_sam.to(logits.device, torch.float32))
+    grid = (pts / sam_size * 2 - 1).reshape(1, h, w, 2).expand(len(logits), -1, -1, -1)
+    return F.grid_sample(logits.float(), grid, mode='bilinear', padding_mode='border',
+                         align_corners=False)
+
+
+@MODELS.register_module()
+class SAMTeacher(BaseModule):
+    """A frozen SAM (any checkpoint with SAM's architecture), loaded from a local file.
+
+    The SAM is held outside the module tree: it has no parameters in the
+    optimizer, is never saved in the student's checkpoints and is not wrapped
+    by DDP; it follows the inputs' device on first use and always stays in eval
+    mode without gradients.
+
+    Args:
+        checkpoint (str): path of the SAM checkpoint (``weights_only=True``).
+        variant (str): ``vit_b``, ``vit_l``, ``vit_h`` or ``custom``.
+        arch (dict, optional): architecture overrides (see ``sam_arch``), e.g. a
+            small encoder for ``custom``.
+        dtype (str): ``float32``, ``bfloat16`` or ``float16`` for the SAM's
+            forward on a GPU (CPU always runs float32).
+    """
+
+    def __init__(self, checkpoint: str, variant: str = 'vit_b', arch: Optional[dict] = None,
+                 dtype: str = 'float32', init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        sam = build_sam_model(variant, **(arch or {}))
+        load_sam_checkpoint(sam, checkpoint, variant)
+        sam.requires_grad_(False)
+        self._frozen = {'sam': sam}
+        self.checkpoint = checkpoint
+        self.checkpoint_hash = file_sha256(checkpoint)
+        self.dtype = getattr(torch, dtype)
+
+    @property
+    def sam(self):
+        return self._frozen['sam']
+
+    @property
+    def image_size(self) -> int:
+        return self.sam.image_encoder.img_size
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.sam.eval()
+        return self
+
+    def _on(self, device) -> torch.nn.Module:
+        if self.sam.pixel_mean.device != torch.device(device):
+            self._frozen['sam'] = self.sam.to(device)
+        return self.sam
+
+    def _autocast(self, device):
+        enabled = torch.device(device).type == 'cuda' and self.dtype != torch.float32
+        return torch.autocast(torch.device(device).type, dtype=self.dtype, enabled=enabled)
+
+    @torch.no_grad()
+    def prompt_latents(self, points: Optional[Tensor] = None, boxes: Optional[Tensor] = None,
+                       ori_shape: Tuple[int, int] = None,
+                       homography: Optional[Tensor] = None) -> Tensor:
+        """SAM's sparse prompt tokens ``Z`` (METHOD.md, "Model"): (n, 2, C) for n points
+        or n boxes, taken in the original image's SAM frame.
+
+        Args:
+            points: (n, 2) x-y, or boxes: (n, 4) xyxy, in the augmented frame.
+            ori_shape: (h, w) of the original image.
+            homography: original -> augmented 3x3 matrix (identity if None).
+        """
+        if (points is None) == (boxes is None):
+            raise ValueError('give either points or boxes')
+        prompts = points if points is not None else boxes
+        sam = self._on(prompts.device)
+        scale = self.image_size / max(ori_shape)
+        inverse = None if homography is None else torch.linalg.inv(
+            torch.as_tensor(homography, dtype=torch.float64)).to(prompts.device, torch.float32)
+        if points is not None:
+            if inverse is not None:
+                points = apply_homography(points.float(), inverse)
+            coords = to_sam_points(points.float(), scale)[:, None, :]
+            labels = torch.ones(len(coords), 1, device=coords.device)
+            tokens, _ = sam.prompt_encoder(points=(coords, labels), boxes=None, masks=None)
+        else:
+            if inverse is not None:
+                boxes = boxes_to_original(boxes.float(), inverse)
+            tokens, _ = sam.prompt_encoder(points=None, boxes=to_sam_boxes(boxes.float(), scale),
+                                           masks=None)
+        return tokens.float()
+
+    def preprocess(self, images: Tensor, mean: Sequence[float], std: Sequence[float]) -> Tensor:
+        """mmdet-normalised RGB batch (B, 3, H, W) -> SAM's input (B, 3, S, S): the image
+        de-normalised, its longest side resized to S, SAM-normalised, zero-padded."""
+        dev = images.device
+        mean_t = torch.as_tensor(mean, device=dev, dtype=torch.float32).view(1, 3, 1, 1)
+        std_t = torch.as_tensor(std, device=dev, dtype=torch.float32).view(1, 3, 1, 1)
+        pixels = images.float() * std_t + mean_t
+        h, w = images.shape[-2:]
+        scale = self.image_size / max(h, w)
+        size = (round(h * scale), round(w * scale))
+        if size != (h, w):
+            pixels = F.interpolate(pixels, size, mode='bilinear', align_corners=False,
+                                   antialias=scale < 1)
+        sam_mean = torch.as_tensor(SAM_MEAN, device=dev).view(1, 3, 1, 1)
+        sam_std = torch.as_tensor(SAM_STD, device=dev).view(1, 3, 1, 1)
+        x = (pixels - sam_mean) / sam_std
+        return F.pad(x, (0, self.image_size - size[1], 0, self.image_size - size[0]))
+
+    @torch.no_grad()
+    def image_embeddings(self, images: Tensor, mean: Sequence[float],
+                         std: Sequence[float]) -> Tensor:
+        """SAM's image encoder on an mmdet batch: (B, C, S/16, S/16), float32."""
+        sam = self._on(images.device)
+        with self._autocast(images.device):
+            return sam.image_encoder(self.preprocess(images, mean, std)).float()
+
+    @torch.no_grad()
+    def candidate_masks(self, embedding: Tensor, frame_hw: Tuple[int, int],
+                        points: Optional[Tensor] = None, boxes: Optional[Tensor] = None,
+                        out_hw: Optional[Tuple[int, int]] = None,
+                        frame_to_out: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+        """SAM's 3 candidate masks per prompt (METHOD.md, "Matching": ``M_SAM^k``).
+
+        All prompts of the image (points first, then boxes) go through one decoder
+        call.
+
+        Args:
+            embedding: (1, C, h, w) image embedding of the encoded image.
+            frame_hw: (H, W) of the encoded image (before SAM's resize and pad).
+            points: (n, 2), boxes: (m, 4), in the encoded image's frame.
+            out_hw: output size (default ``frame_hw``).
+            frame_to_out: 3x3 matrix from the encoded frame to the output frame
+                (default: the scaling from ``frame_hw`` to ``out_hw``).
+
+        Returns:
+            logits (n + m, 3, *out_hw) and SAM's IoU predictions (n + m, 3).
+        """
+        sam = self._on(embedding.device)
+        scale = self.image_size / max(frame_hw)
+        sparse = []
+        if points is not None and len(points):
+            coords = to_sam_points(points.float(), scale)[:, None, :]
+            labels = torch.ones(len(coords), 1, device=coords.device)
+            sparse.append(sam.prompt_encoder(points=(coords, labels), boxes=None, masks=None)[0])
+        if boxes is not None and len(boxes):
+            sparse.append(sam.prompt_encoder(points=None, boxes=to_sam_boxes(boxes.float(), scale),
+                                             masks=None)[0])
+        out_hw = tuple(out_hw or frame_hw)
+        if not sparse:
+            return (embedding.new_zeros((0, 3) + out_hw), embedding.new_zeros((0, 3)))
+        tokens = torch.cat(sparse)
+        dense = sam.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(
+            len(tokens), -1, *embedding.shape[-2:])
+        with self._autocast(embedding.device):
+            low_res, iou = sam.mask_decoder(
+                image_embeddings=embedding, image_pe=sam.prompt_encoder.get_dense_pe(),
+                sparse_prompt_embeddings=tokens, dense_prompt_embeddings=dense,
+                multimask_output=True)
+        if frame_to_out is None:
+            frame_to_out = torch.diag(torch.tensor(
+                [out_hw[1] / frame_hw[1], out_hw[0] / frame_hw[0], 1.0]))
+        out_to_sam = torch.diag(torch.tensor([scale, scale, 1.0])) @ torch.linalg.inv(
+            torch.as_tensor(frame_to_out, dtype=torch.float32).cpu())
+        return resample_logits(low_res, out_to_sam, self.image_size, out_hw), iou.float()
+
+
+def homography_of(data_sample) -> np.ndarray:
+    """The original -> augmented matrix that mmdet's transforms recorded (or identity)."""
+    return np.asarray(data_sample.metainfo.get('homography_matrix', np.eye(3)), np.float64)
