@@ -184,25 +184,17 @@ class SAMTeacher(BaseModule):
             return sam.image_encoder(self.preprocess(images, mean, std)).float()
 
     @torch.no_grad()
-    def candidate_masks(self, embedding: Tensor, frame_hw: Tuple[int, int],
-                        points: Optional[Tensor] = None, boxes: Optional[Tensor] = None,
-                        out_hw: Optional[Tuple[int, int]] = None,
-                        frame_to_out: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
-        """SAM's 3 candidate masks per prompt (METHOD.md, "Matching": ``M_SAM^k``).
-
-        All prompts of the image (points first, then boxes) go through one decoder
-        call.
+    def decode(self, embedding: Tensor, frame_hw: Tuple[int, int],
+               points: Optional[Tensor] = None,
+               boxes: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+        """SAM's 3 candidate masks per prompt as low-res logits over the SAM square
+        (n + m, 3, L, L), and its IoU predictions (n + m, 3). All prompts of the
+        image (points first, then boxes) go through one decoder call.
 
         Args:
-            embedding: (1, C, h, w) image embedding of the encoded image.
+            embedding: (1, C, h, w) embedding of the encoded image.
             frame_hw: (H, W) of the encoded image (before SAM's resize and pad).
             points: (n, 2), boxes: (m, 4), in the encoded image's frame.
-            out_hw: output size (default ``frame_hw``).
-            frame_to_out: 3x3 matrix from the encoded frame to the output frame
-                (default: the scaling from ``frame_hw`` to ``out_hw``).
-
-        Returns:
-            logits (n + m, 3, *out_hw) and SAM's IoU predictions (n + m, 3).
         """
         sam = self._on(embedding.device)
         scale = self.image_size / max(frame_hw)
@@ -214,9 +206,9 @@ class SAMTeacher(BaseModule):
         if boxes is not None and len(boxes):
             sparse.append(sam.prompt_encoder(points=None, boxes=to_sam_boxes(boxes.float(), scale),
                                              masks=None)[0])
-        out_hw = tuple(out_hw or frame_hw)
         if not sparse:
-            return (embedding.new_zeros((0, 3) + out_hw), embedding.new_zeros((0, 3)))
+            size = 4 * embedding.shape[-1]
+            return embedding.new_zeros((0, 3, size, size)), embedding.new_zeros((0, 3))
         tokens = torch.cat(sparse)
         dense = sam.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(
             len(tokens), -1, *embedding.shape[-2:])
@@ -225,12 +217,50 @@ class SAMTeacher(BaseModule):
                 image_embeddings=embedding, image_pe=sam.prompt_encoder.get_dense_pe(),
                 sparse_prompt_embeddings=tokens, dense_prompt_embeddings=dense,
                 multimask_output=True)
+        return low_res.float(), iou.float()
+
+    def to_frame(self, low_res: Tensor, frame_hw: Tuple[int, int], out_hw: Tuple[int, int],
+                 frame_to_out: Optional[Tensor] = None) -> Tensor:
+        """Resample low-res candidates of an image of ``frame_hw`` onto an output frame.
+
+        ``frame_to_out`` maps the encoded image's coordinates to the output's
+        (default: the scaling from ``frame_hw`` to ``out_hw``); for the cache it
+        is mmdet's ``homography_matrix`` (original -> augmented image).
+        """
         if frame_to_out is None:
             frame_to_out = torch.diag(torch.tensor(
                 [out_hw[1] / frame_hw[1], out_hw[0] / frame_hw[0], 1.0]))
+        scale = self.image_size / max(frame_hw)
         out_to_sam = torch.diag(torch.tensor([scale, scale, 1.0])) @ torch.linalg.inv(
             torch.as_tensor(frame_to_out, dtype=torch.float32).cpu())
-        return resample_logits(low_res, out_to_sam, self.image_size, out_hw), iou.float()
+        return resample_logits(low_res, out_to_sam, self.image_size, tuple(out_hw))
+
+    @torch.no_grad()
+    def candidate_masks(self, embedding: Tensor, frame_hw: Tuple[int, int],
+                        points: Optional[Tensor] = None, boxes: Optional[Tensor] = None,
+                        out_hw: Optional[Tuple[int, int]] = None,
+                        frame_to_out: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+        """SAM's 3 candidate masks per prompt (METHOD.md, "Matching": ``M_SAM^k``) as
+        logits (n + m, 3, *out_hw) in the output frame, with the IoU predictions.
+        See :meth:`decode` and :meth:`to_frame`."""
+        low_res, iou = self.decode(embedding, frame_hw, points, boxes)
+        return self.to_frame(low_res, frame_hw, tuple(out_hw or frame_hw), frame_to_out), iou
+
+    @torch.no_grad()
+    def encode_original(self, image_rgb: np.ndarray, device='cpu') -> Tensor:
+        """Image embedding (1, C, h, w) of an original (H, W, 3) uint8 RGB image."""
+        x = torch.from_numpy(np.ascontiguousarray(image_rgb)).to(device)
+        x = x.permute(2, 0, 1)[None].float()
+        return self.image_embeddings(x, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+
+    def cached_candidates(self, masks: Tensor, ori_shape: Tuple[int, int],
+                          homography: Optional[Tensor], out_hw: Tuple[int, int]) -> Tensor:
+        """Cached binary candidates (n, 3, L, L) of the original image -> bool masks
+        (n, 3, *out_hw) in the augmented frame (``homography``: original -> augmented)."""
+        matrix = torch.eye(3) if homography is None else torch.as_tensor(
+            homography, dtype=torch.float32)
+        values = self.to_frame(masks.float(), ori_shape, out_hw, matrix)
+        return values > 0.5
 
 
 def homography_of(data_sample) -> np.ndarray:

@@ -5,26 +5,10 @@ import pytest
 import torch
 from torch import nn
 
-from mmwish.teachers import SAMCheckpointError, SAMTeacher, build_sam_model
+from mmwish.teachers import SAMCheckpointError, SAMTeacher
 from mmwish.teachers.sam_teacher import to_sam_boxes, to_sam_points
 
-TINY = dict(image_size=64, patch_size=8, embed_dim=32, depth=2, num_heads=2,
-            global_attn_indexes=(1,), window_size=4, prompt_embed_dim=32, decoder_mlp_dim=64)
-MEAN, STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
-
-
-@pytest.fixture(scope='module')
-def tiny_ckpt(tmp_path_factory):
-    torch.manual_seed(0)
-    sam = build_sam_model('custom', **TINY)
-    path = tmp_path_factory.mktemp('sam') / 'tiny_sam.pth'
-    torch.save(sam.state_dict(), path)
-    return str(path)
-
-
-@pytest.fixture(scope='module')
-def teacher(tiny_ckpt):
-    return SAMTeacher(checkpoint=tiny_ckpt, variant='custom', arch=TINY)
+from .conftest import MEAN, STD, TINY
 
 
 def test_latent_shapes_and_sams_own_encoder(teacher):
