@@ -23,7 +23,8 @@ from mmwish.datasets.converters.weak_budget import convert_to_weak
 from mmwish.datasets.synthetic_shapes import DEFAULT_CLASSES, ShapesConfig, generate
 
 
-def lsj(image_size, load, filter_by_mask, extra=(), pack='PackDetInputs'):
+def lsj(image_size, load, filter_by_mask, extra=(), pack='PackDetInputs',
+        filter_type='FilterAnnotations'):
     """MMDetection's Mask2Former LSJ training pipeline, with the loading and packing given."""
     return [
         dict(type='LoadImageFromFile', to_float32=True),
@@ -33,7 +34,7 @@ def lsj(image_size, load, filter_by_mask, extra=(), pack='PackDetInputs'):
              resize_type='Resize', keep_ratio=True),
         dict(type='RandomCrop', crop_size=image_size, crop_type='absolute',
              recompute_bbox=True, allow_negative_crop=True),
-        dict(type='FilterAnnotations', min_gt_bbox_wh=(1e-5, 1e-5), by_mask=filter_by_mask),
+        dict(type=filter_type, min_gt_bbox_wh=(1e-5, 1e-5), by_mask=filter_by_mask),
         *extra,
         dict(type=pack),
     ]
@@ -68,7 +69,8 @@ def main():
                       metainfo=dict(classes=DEFAULT_CLASSES), filter_cfg=None)
         weak_pipeline = lsj(size, dict(type='LoadWeakAnnotations', with_bbox=True,
                                        with_mask=True), True,
-                            extra=[dict(type='ProjectWeakLabels')], pack='PackWeakDetInputs')
+                            extra=[dict(type='ProjectWeakLabels')], pack='PackWeakDetInputs',
+                            filter_type='FilterWeakAnnotations')
         datasets = {
             'CocoDataset': DATASETS.build(dict(
                 type='CocoDataset', ann_file=coco_file, **common,

@@ -1,5 +1,6 @@
 from .formatting import PackWeakDetInputs
 from .loading import LoadWeakAnnotations
-from .weak_labels import ProjectWeakLabels, project_points
+from .weak_labels import FilterWeakAnnotations, ProjectWeakLabels, project_points
 
-__all__ = ['LoadWeakAnnotations', 'PackWeakDetInputs', 'ProjectWeakLabels', 'project_points']
+__all__ = ['FilterWeakAnnotations', 'LoadWeakAnnotations', 'PackWeakDetInputs',
+           'ProjectWeakLabels', 'project_points']

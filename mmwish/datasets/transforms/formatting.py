@@ -13,7 +13,8 @@ class PackWeakDetInputs(PackDetInputs):
     """``PackDetInputs`` that also packs the weak labels.
 
     The data sample gains ``gt_points`` (``InstanceData`` with ``points`` (N, 2)
-    float32 x-y in the augmented image and ``labels``) and ``gt_tags`` (int64
+    float32 x-y in the augmented image, ``labels`` and ``ids``, the points' indices
+    in the image's labels) and ``gt_tags`` (int64
     class indices); its metainfo carries ``label_type`` and
     ``homography_matrix`` (original image -> augmented image), which the SAM
     cache uses.
@@ -30,8 +31,10 @@ class PackWeakDetInputs(PackDetInputs):
         sample = packed['data_samples']
         points = results.get('gt_points', np.zeros((0, 2), np.float32))
         labels = results.get('gt_points_labels', np.zeros(0, np.int64))
+        ids = results.get('gt_points_ids', np.arange(len(labels), dtype=np.int64))
         sample.gt_points = InstanceData(points=torch.as_tensor(points, dtype=torch.float32),
-                                        labels=torch.as_tensor(labels, dtype=torch.int64))
+                                        labels=torch.as_tensor(labels, dtype=torch.int64),
+                                        ids=torch.as_tensor(ids, dtype=torch.int64))
         sample.gt_tags = torch.as_tensor(results.get('gt_tags', np.zeros(0, np.int64)),
                                          dtype=torch.int64)
         return packed

@@ -19,6 +19,11 @@ class LoadWeakAnnotations(LoadAnnotations):
       ``recompute_bbox``, ``FilterAnnotations`` with ``by_mask``) keep the boxes
       right. ``label_type`` tells the model that these masks are boxes.
     - ``point`` and ``tag`` images: empty boxes, labels and masks.
+
+    Weak instances also get their index in the image's label list
+    (``gt_instances_ids`` for boxes, ``gt_points_ids`` for points), which
+    ``RandomCrop``, :class:`FilterWeakAnnotations` and :class:`ProjectWeakLabels`
+    keep in step: the SAM cache stores candidates in that order.
     """
 
     def transform(self, results: dict) -> dict:
@@ -36,9 +41,12 @@ class LoadWeakAnnotations(LoadAnnotations):
                 [inst['point'] for inst in instances], dtype=np.float32).reshape(-1, 2)
             results['gt_points_labels'] = np.asarray(
                 [inst['bbox_label'] for inst in instances], dtype=np.int64)
+            results['gt_points_ids'] = np.arange(len(instances), dtype=np.int64)
         results['instances'] = geometric
         results = super().transform(results)
         results['instances'] = instances
+        if label_type == 'box':
+            results['gt_instances_ids'] = np.arange(len(geometric), dtype=np.int64)
         return results
 
 

@@ -1,5 +1,6 @@
 import numpy as np
 from mmcv.transforms import BaseTransform
+from mmdet.datasets.transforms import FilterAnnotations
 from mmdet.registry import TRANSFORMS
 
 
@@ -43,8 +44,38 @@ class ProjectWeakLabels(BaseTransform):
                     & (points[:, 1] >= 0) & (points[:, 1] <= h))
             results['gt_points'] = points[keep]
             results['gt_points_labels'] = results['gt_points_labels'][keep]
+            if 'gt_points_ids' in results:
+                results['gt_points_ids'] = results['gt_points_ids'][keep]
         if label_type != 'tag':
             labels = [results.get('gt_bboxes_labels', np.zeros(0, np.int64)),
                       results.get('gt_points_labels', np.zeros(0, np.int64))]
             results['gt_tags'] = np.unique(np.concatenate(labels)).astype(np.int64)
+        return results
+
+
+@TRANSFORMS.register_module()
+class FilterWeakAnnotations(FilterAnnotations):
+    """``FilterAnnotations`` that also keeps ``gt_instances_ids`` in step.
+
+    MMDetection's version indexes boxes, labels, masks and ignore flags only. To
+    learn which instances it kept without repeating its tests, the ignore flags
+    are swapped for instance indices during the call (it indexes them by the
+    same ``keep``) and restored after.
+    """
+
+    def transform(self, results: dict):
+        ids = results.get('gt_instances_ids')
+        if ids is None or len(results['gt_bboxes']) == 0:
+            return super().transform(results)
+        flags = results.get('gt_ignore_flags')
+        results['gt_ignore_flags'] = np.arange(len(results['gt_bboxes']))
+        results = super().transform(results)
+        if results is None:
+            return None
+        kept = results['gt_ignore_flags']
+        results['gt_instances_ids'] = ids[kept]
+        if flags is None:
+            del results['gt_ignore_flags']
+        else:
+            results['gt_ignore_flags'] = flags[kept]
         return results

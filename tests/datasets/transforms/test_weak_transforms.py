@@ -109,7 +109,8 @@ def test_lsj_points_move_with_boxes():
     """A point image and its twin box image (a 2 px box round each point, no masks so
     that mmdet moves the boxes exactly) under the same random draws: every box that
     stays whole is centred on its point, which carries the box's label."""
-    lsj_boxes = [dict(t, by_mask=False) if t['type'] == 'FilterAnnotations' else t for t in LSJ]
+    lsj_boxes = [dict(t, type='FilterWeakAnnotations', by_mask=False)
+                 if t['type'] == 'FilterAnnotations' else t for t in LSJ]
     rng = np.random.default_rng(0)
     pts = rng.uniform([1, 1], [W - 1, H - 1], size=(12, 2))
     labels = rng.integers(0, 3, size=12)
@@ -141,6 +142,12 @@ def test_lsj_points_move_with_boxes():
         assert ((p['gt_points'] >= 0).all() and (p['gt_points'][:, 0] <= w).all()
                 and (p['gt_points'][:, 1] <= h).all())
         assert len(p['gt_points']) == len(p['gt_points_labels'])
+        # the ids of survivors point back at their original labels and positions
+        np.testing.assert_array_equal(labels[p['gt_points_ids']], p['gt_points_labels'])
+        np.testing.assert_array_equal(labels[b['gt_instances_ids']], b['gt_bboxes_labels'])
+        inverse = np.linalg.inv(p['homography_matrix'])
+        np.testing.assert_allclose(project_points(p['gt_points'], inverse),
+                                   pts[p['gt_points_ids']], atol=1e-3)
     assert matched >= 20
 
 
@@ -201,3 +208,16 @@ def test_pack_and_dataset_pipeline(tmp_path):
             assert len(sample.gt_points) == 0
         if label_type == 'tag':
             assert sample.gt_tags.tolist() == [0, 2] and len(sample.gt_instances) == 0
+
+
+def test_filter_weak_annotations_keeps_ids_and_flags():
+    from mmdet.structures.bbox import HorizontalBoxes
+    results = dict(gt_bboxes=HorizontalBoxes(np.array([[0, 0, 5, 5], [3, 3, 3, 9],
+                                                        [1, 1, 4, 4]], np.float32)),
+                   gt_bboxes_labels=np.array([0, 1, 2]), gt_ignore_flags=np.array([0, 0, 1],
+                                                                                bool),
+                   gt_instances_ids=np.array([7, 8, 9]))
+    out = Compose([dict(type='FilterWeakAnnotations', min_gt_bbox_wh=(1, 1))])(results)
+    np.testing.assert_array_equal(out['gt_instances_ids'], [7, 9])
+    np.testing.assert_array_equal(out['gt_bboxes_labels'], [0, 2])
+    np.testing.assert_array_equal(out['gt_ignore_flags'], [False, True])
