@@ -263,6 +263,63 @@ class SAMTeacher(BaseModule):
         return values > 0.5
 
 
+    @torch.no_grad()
+    def targets(self, data_sample, batch_hw: Tuple[int, int],
+                out_hw: Optional[Tuple[int, int]] = None, cache=None,
+                embedding: Optional[Tensor] = None) -> dict:
+        """What WISH needs from SAM for one image of an mmdet batch.
+
+        The image's point labels (``gt_points``) or box labels (``gt_instances``
+        of a box image), given in the augmented, padded frame, become (the
+        latents from the labels' original geometry, ``ori_prompts``, when packed):
+        ``latents`` (n, 2, C), ``masks`` (n, 3, *out_hw) bool candidates and
+        ``iou`` (n, 3); ``type`` is ``'point'``, ``'box'`` or None (tag and mask
+        images: nothing).
+
+        Args:
+            data_sample: a packed sample (``PackWeakDetInputs``).
+            batch_hw: (H, W) of the padded batch tensor (the augmented frame).
+            out_hw: mask size (default ``batch_hw``; e.g. 1/4 of it for the mask
+                features).
+            cache (SAMCache, optional): read candidates from it (original frame,
+                mapped by the homography); else ``embedding`` must be SAM's
+                embedding of this padded batch image (online).
+        """
+        out_hw = tuple(out_hw or batch_hw)
+        label_type = data_sample.metainfo.get('label_type', 'mask')
+        if label_type == 'point':
+            prompts, ids = data_sample.gt_points.points, data_sample.gt_points.ids
+        elif label_type == 'box':
+            boxes = data_sample.gt_instances.bboxes
+            prompts = getattr(boxes, 'tensor', boxes)
+            ids = data_sample.gt_instances.instances_ids
+        else:
+            return dict(type=None)
+        device = prompts.device
+        homography = torch.as_tensor(homography_of(data_sample), dtype=torch.float32)
+        ori = tuple(data_sample.ori_shape[:2])
+        key = 'points' if label_type == 'point' else 'boxes'
+        original = data_sample.metainfo.get('ori_prompts')
+        if original is not None:  # whole objects, even where a crop cut their boxes
+            original = torch.as_tensor(original, device=device)[ids.long()]
+            latents = self.prompt_latents(**{key: original}, ori_shape=ori)
+        else:
+            latents = self.prompt_latents(**{key: prompts}, ori_shape=ori, homography=homography)
+        to_out = torch.diag(torch.tensor([out_hw[1] / batch_hw[1], out_hw[0] / batch_hw[0], 1.0]))
+        if cache is not None:
+            entry = cache.read(data_sample.img_id)
+            rows = ids.cpu().long()
+            masks = self.cached_candidates(entry['masks'][rows], ori, to_out @ homography,
+                                           out_hw).to(device)
+            iou = entry['iou'][rows].to(device)
+        else:
+            if embedding is None:
+                raise ValueError('targets() needs a SAM cache or the image embedding')
+            low_res, iou = self.decode(embedding, tuple(batch_hw), **{key: prompts})
+            masks = self.to_frame(low_res, tuple(batch_hw), out_hw, to_out) > 0
+        return dict(type=label_type, latents=latents, masks=masks, iou=iou)
+
+
 def homography_of(data_sample) -> np.ndarray:
     """The original -> augmented matrix that mmdet's transforms recorded (or identity)."""
     return np.asarray(data_sample.metainfo.get('homography_matrix', np.eye(3)), np.float64)

@@ -23,7 +23,7 @@ from mmwish.teachers.sam_cache import (
 )
 
 from ..conftest import PYTHON, REPO, TINY_CONFIG, run_env
-from .conftest import TINY
+from .conftest import MEAN, STD, TINY
 
 
 @pytest.fixture(scope='module')
@@ -155,3 +155,38 @@ def test_tool_two_workers(weak_dataset, tiny_ckpt, shapes_root, tmp_path):
     folder = next(out.iterdir())
     assert len(list(folder.glob('*.npz'))) == 9
     assert json.loads((folder / 'meta.json').read_text())['variant'] == 'custom'
+
+
+def test_batch_targets_from_cache_and_online(cache, teacher, weak_dataset):
+    """targets() on packed LSJ samples: latents equal the original prompts' latents of
+    the surviving instances; cached candidates are the entry's rows of those instances."""
+    reader, infos, _ = cache
+    pipeline = Compose(LSJ[:-1] + [
+        dict(type='FilterWeakAnnotations', min_gt_bbox_wh=(1e-5, 1e-5), by_mask=True),
+        dict(type='ProjectWeakLabels'), dict(type='Pad', size=(96, 96)),
+        dict(type='PackWeakDetInputs')])
+    seen = set()
+    for info in infos:
+        np.random.seed(0)
+        packed = pipeline(dict(info))
+        sample = packed['data_samples']
+        out = teacher.targets(sample, (96, 96), out_hw=(24, 24), cache=reader)
+        kind = info['label_type']
+        if kind not in ('point', 'box'):
+            assert out['type'] is None
+            continue
+        seen.add(kind)
+        ids = (sample.gt_points.ids if kind == 'point' else sample.gt_instances.instances_ids)
+        n = len(ids)
+        assert out['latents'].shape == (n, 2, 32) and out['masks'].shape == (n, 3, 24, 24)
+        points, boxes = image_prompts(info)
+        original = torch.from_numpy(points if kind == 'point' else boxes)[ids]
+        ref = teacher.prompt_latents(**{'points' if kind == 'point' else 'boxes': original},
+                                     ori_shape=(info['height'], info['width']))
+        torch.testing.assert_close(out['latents'], ref, atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(out['iou'], reader.read(info['img_id'])['iou'][ids])
+        # online: the encoder on this padded batch image, prompts in its frame
+        emb = teacher.image_embeddings(packed['inputs'][None].float().flip(1), MEAN, STD)
+        online = teacher.targets(sample, (96, 96), out_hw=(24, 24), embedding=emb)
+        assert online['masks'].shape == (n, 3, 24, 24)
+    assert seen == {'point', 'box'}

@@ -5,7 +5,7 @@ from mmdet.registry import TRANSFORMS
 from mmengine.structures import InstanceData
 
 WEAK_META_KEYS = ('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'flip',
-                  'flip_direction', 'homography_matrix', 'label_type')
+                  'flip_direction', 'homography_matrix', 'label_type', 'ori_prompts')
 
 
 @TRANSFORMS.register_module()
@@ -15,10 +15,13 @@ class PackWeakDetInputs(PackDetInputs):
     The data sample gains ``gt_points`` (``InstanceData`` with ``points`` (N, 2)
     float32 x-y in the augmented image, ``labels`` and ``ids``, the points' indices
     in the image's labels) and ``gt_tags`` (int64
-    class indices); its metainfo carries ``label_type`` and
-    ``homography_matrix`` (original image -> augmented image), which the SAM
-    cache uses.
+    class indices); its metainfo carries ``label_type``, ``homography_matrix``
+    (original image -> augmented image) and ``ori_prompts`` (the weak labels'
+    original points or boxes), which the SAM teacher uses.
     """
+
+    # boxes' label indices ride along (mmdet's own table has them for tracking only)
+    mapping_table = dict(PackDetInputs.mapping_table, gt_instances_ids='instances_ids')
 
     def __init__(self, meta_keys=WEAK_META_KEYS):
         super().__init__(meta_keys=meta_keys)

@@ -23,7 +23,9 @@ class LoadWeakAnnotations(LoadAnnotations):
     Weak instances also get their index in the image's label list
     (``gt_instances_ids`` for boxes, ``gt_points_ids`` for points), which
     ``RandomCrop``, :class:`FilterWeakAnnotations` and :class:`ProjectWeakLabels`
-    keep in step: the SAM cache stores candidates in that order.
+    keep in step: the SAM cache stores candidates in that order. The labels'
+    original geometry stays in ``ori_prompts`` ((n, 2) points or (n, 4) boxes),
+    for prompt latents of whole objects even when a crop cut their boxes.
     """
 
     def transform(self, results: dict) -> dict:
@@ -47,6 +49,10 @@ class LoadWeakAnnotations(LoadAnnotations):
         results['instances'] = instances
         if label_type == 'box':
             results['gt_instances_ids'] = np.arange(len(geometric), dtype=np.int64)
+            results['ori_prompts'] = np.asarray(
+                [inst['bbox'] for inst in instances], dtype=np.float32).reshape(-1, 4)
+        elif label_type == 'point':
+            results['ori_prompts'] = results['gt_points'].copy()
         return results
 
 
