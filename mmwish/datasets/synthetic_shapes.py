@@ -23,6 +23,8 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from .coco_utils import encode_rle, print_split_summary
+
 # Classes of the default dataset; the others stay unseen by it (e.g. to train a
 # class-agnostic teacher on shapes the student never sees).
 DEFAULT_CLASSES = ('circle', 'square', 'triangle', 'star', 'hexagon', 'cross')
@@ -223,12 +225,6 @@ def generate_image(cfg: ShapesConfig, split: str, index: int):
     return image, list(zip(labels, visible))
 
 
-def _encode(mask: np.ndarray) -> dict:
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    rle['counts'] = rle['counts'].decode('ascii')
-    return rle
-
-
 def generate(out_dir: str, cfg: ShapesConfig, overwrite: bool = False) -> Dict[str, str]:
     """Write ``images/<split>/*.png`` and ``annotations/instances_<split>.json``.
 
@@ -259,7 +255,7 @@ def generate(out_dir: str, cfg: ShapesConfig, overwrite: bool = False) -> Dict[s
             images.append(dict(id=img_id, file_name=file_name,
                                height=image.shape[0], width=image.shape[1]))
             for label, mask in instances:
-                rle = _encode(mask)
+                rle = encode_rle(mask)
                 annotations.append(dict(
                     id=len(annotations) + 1, image_id=img_id,
                     category_id=label + 1, segmentation=rle,
@@ -302,11 +298,7 @@ def main(argv=None):
         outputs = generate(args.out_dir, cfg, overwrite=args.overwrite)
     except (ValueError, FileExistsError) as e:
         raise SystemExit(f'error: {e}') from None
-    for split, path in outputs.items():
-        with open(path) as f:
-            coco = json.load(f)
-        print(f'{split}: {len(coco["images"])} images, {len(coco["annotations"])} '
-              f'instances -> {path}')
+    print_split_summary(outputs)
 
 
 if __name__ == '__main__':

@@ -28,6 +28,8 @@ import scipy.io
 from PIL import Image
 from pycocotools import mask as mask_utils
 
+from ..coco_utils import encode_rle, print_split_summary
+
 VOC_CLASSES = ('aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car', 'cat',
                'chair', 'cow', 'diningtable', 'dog', 'horse', 'motorbike', 'person',
                'pottedplant', 'sheep', 'sofa', 'train', 'tvmonitor')
@@ -190,13 +192,6 @@ def image_instances(layout: VocLayout, name: str,
     return seg.shape, sbd_instances(seg, categories, path=mat_path)
 
 
-def encode_mask(mask: np.ndarray) -> dict:
-    """COCO RLE of a bool mask, with ``counts`` as str so that it serialises to JSON."""
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    rle['counts'] = rle['counts'].decode('ascii')
-    return rle
-
-
 def _image_size(layout: VocLayout, name: str, shape: Sequence[int]) -> Tuple[int, int]:
     path = osp.join(layout.jpeg_dir, f'{name}.jpg')
     _require_file(path, name, 'restore VOC 2012 JPEGImages (SBD images are VOC 2011 images, '
@@ -218,7 +213,7 @@ def convert_split(layout: VocLayout, names: Sequence[str], voc_seg: set,
         width, height = _image_size(layout, name, shape)
         images.append(dict(id=img_id, file_name=f'{name}.jpg', width=width, height=height))
         for label, mask in instances:
-            rle = encode_mask(mask)
+            rle = encode_rle(mask)
             annotations.append(dict(
                 id=len(annotations) + 1, image_id=img_id, category_id=label,
                 segmentation=rle, area=float(mask_utils.area(rle)),
@@ -279,11 +274,7 @@ def main(argv=None):
         outputs = convert(args.voc, args.sbd, args.out, overwrite=args.overwrite, log=print)
     except (ValueError, FileNotFoundError, FileExistsError) as e:
         raise SystemExit(f'error: {e}') from None
-    for split, path in outputs.items():
-        with open(path) as f:
-            coco = json.load(f)
-        print(f'{split}: {len(coco["images"])} images, {len(coco["annotations"])} '
-              f'instances -> {path}')
+    print_split_summary(outputs)
 
 
 if __name__ == '__main__':
