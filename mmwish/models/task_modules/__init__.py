@@ -1,0 +1,3 @@
+from .match_costs import PromptKLCost, SAMMaskCost
+
+__all__ = ['PromptKLCost', 'SAMMaskCost']
