@@ -1,4 +1,5 @@
 from .losses import prompt_kl, prompt_kl_matrix
+from .necks import CAMNeck
 from .task_modules import PromptKLCost, SAMMaskCost
 
-__all__ = ['PromptKLCost', 'SAMMaskCost', 'prompt_kl', 'prompt_kl_matrix']
+__all__ = ['CAMNeck', 'PromptKLCost', 'SAMMaskCost', 'prompt_kl', 'prompt_kl_matrix']

@@ -1,0 +1,4 @@
+from .cam_neck import CAMNeck, cam_loss, cam_peaks, self_enhancement_loss, self_enhancement_target
+
+__all__ = ['CAMNeck', 'cam_loss', 'cam_peaks', 'self_enhancement_loss',
+           'self_enhancement_target']

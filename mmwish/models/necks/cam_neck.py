@@ -1,0 +1,113 @@
+"""The CAM branch of WISH (METHOD.md, "Tags to points" and "Self-enhancement")."""
+from typing import List, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmdet.registry import MODELS
+from mmengine.model import BaseModule
+from torch import Tensor, nn
+
+
+def cam_loss(cams: Tensor, tags: Sequence[Tensor]) -> Tensor:
+    """``L_cam = BCE(GAP(A), y_tags)``, multi-label, averaged over images and classes.
+
+    Args:
+        cams: (B, K, h, w) class activation maps (logits).
+        tags: per image, the class indices present.
+    """
+    target = torch.zeros(cams.shape[:2], device=cams.device)
+    for b, t in enumerate(tags):
+        target[b, t.long()] = 1.0
+    return F.binary_cross_entropy_with_logits(cams.mean(dim=(2, 3)), target)
+
+
+def cam_peaks(cam: Tensor, tags: Tensor, stride: int, threshold: float = 0.5,
+              window: int = 3, max_per_class: int = 5) -> Tuple[Tensor, Tensor]:
+    """Pseudo points from one image's CAMs (METHOD.md, "Tags to points").
+
+    For each tagged class ``c``: ``A_c`` is normalised to [0, 1] by its maximum
+    (after clamping negatives to 0); local maxima (equal to their ``window x
+    window`` max-pool) with value ``>= threshold`` are peaks; the global maximum
+    is always one; at most ``max_per_class`` are kept, strongest first. A peak at
+    cell (i, j) becomes the point ``((j + 0.5) * stride, (i + 0.5) * stride)``.
+
+    Args:
+        cam: (K, h, w) CAMs of the image.
+        tags: (T,) tagged class indices.
+
+    Returns:
+        points (n, 2) x-y in image pixels and their class labels (n,).
+    """
+    points, labels = [], []
+    h, w = cam.shape[-2:]
+    for c in tags.long().tolist():
+        a = cam[c].detach().float().clamp(min=0)
+        a = a / a.max().clamp(min=1e-12)
+        pooled = F.max_pool2d(a[None, None], window, stride=1, padding=window // 2)[0, 0]
+        is_peak = (a == pooled) & (a >= threshold)
+        is_peak.view(-1)[a.argmax()] = True
+        idx = is_peak.view(-1).nonzero(as_tuple=True)[0]
+        idx = idx[a.view(-1)[idx].argsort(descending=True)][:max_per_class]
+        ys, xs = idx // w, idx % w
+        points.append(torch.stack([(xs + 0.5) * stride, (ys + 0.5) * stride], dim=1).float())
+        labels.append(torch.full((len(idx),), c, dtype=torch.long, device=cam.device))
+    if not points:
+        return cam.new_zeros((0, 2)), torch.zeros(0, dtype=torch.long, device=cam.device)
+    return torch.cat(points), torch.cat(labels)
+
+
+def self_enhancement_target(mask_logits: Tensor, scores: Tensor, labels: Tensor,
+                            tags: Tensor, cam_hw: Tuple[int, int],
+                            score_thr: float = 0.5) -> Tensor:
+    """``T_c = max_{i: label_i = c, score_i >= tau_se} sigmoid(M_hat_i)``, detached and
+    resized to the CAM (METHOD.md, "Self-enhancement"); zeros for a class with no
+    such query. Returns (T, h, w) for the tagged classes, in ``tags`` order."""
+    probs = F.interpolate(mask_logits.detach()[None].float().sigmoid(), size=cam_hw,
+                          mode='bilinear', align_corners=False)[0]
+    target = probs.new_zeros((len(tags),) + tuple(cam_hw))
+    for n, c in enumerate(tags.long().tolist()):
+        keep = (labels == c) & (scores >= score_thr)
+        if keep.any():
+            target[n] = probs[keep].max(dim=0).values
+    return target
+
+
+def self_enhancement_loss(cam: Tensor, tags: Tensor, target: Tensor) -> Tensor:
+    """``L_se = mean over tag classes c of BCE(sigmoid(A_c), T_c)``."""
+    if len(tags) == 0:
+        return cam.sum() * 0
+    return F.binary_cross_entropy_with_logits(cam[tags.long()], target)
+
+
+@MODELS.register_module()
+class CAMNeck(BaseModule):
+    """``A = Conv1x1(F_s)``: class activation maps from one feature level.
+
+    Used beside the detector's own neck: it reads ``feats[level]`` (stride
+    ``stride``) of the backbone and returns (B, K, h, w) CAM logits; the
+    functions of this module turn them into ``L_cam``, pseudo points and ``L_se``.
+
+    Args:
+        in_channels (int): channels of the feature level.
+        num_classes (int): K.
+        level (int): which backbone output to read.
+        stride (int): its stride in pixels.
+        peak (dict): ``threshold``, ``window``, ``max_per_class`` of :func:`cam_peaks`.
+    """
+
+    def __init__(self, in_channels: int, num_classes: int, level: int = -1, stride: int = 32,
+                 peak: dict = None, init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        self.conv = nn.Conv2d(in_channels, num_classes, kernel_size=1)
+        self.level, self.stride = level, stride
+        self.peak = dict(threshold=0.5, window=3, max_per_class=5, **(peak or {}))
+
+    def forward(self, feats: Sequence[Tensor]) -> Tensor:
+        return self.conv(feats[self.level])
+
+    def loss(self, cams: Tensor, tags: Sequence[Tensor]) -> Tensor:
+        return cam_loss(cams, tags)
+
+    def pseudo_points(self, cams: Tensor, tags: Sequence[Tensor]) -> List[Tuple[Tensor, Tensor]]:
+        """Per image, (points, labels) from its CAM peaks."""
+        return [cam_peaks(cams[b], t, self.stride, **self.peak) for b, t in enumerate(tags)]

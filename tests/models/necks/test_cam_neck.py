@@ -1,0 +1,65 @@
+import math
+
+import torch
+from mmdet.registry import MODELS
+from mmengine.registry import init_default_scope
+
+import mmwish  # noqa: F401
+from mmwish.models.necks import cam_loss, cam_peaks, self_enhancement_loss, self_enhancement_target
+
+init_default_scope('mmdet')
+
+
+def test_peaks_of_a_hand_made_cam():
+    cam = torch.zeros(3, 6, 8)
+    cam[1, 1, 2] = 10.0      # class 1: global max at row 1, col 2
+    cam[1, 4, 6] = 7.0       # a second peak at 0.7 >= 0.5
+    cam[1, 4, 5] = 6.5       # its neighbour: not a local max
+    cam[1, 0, 7] = 4.0       # 0.4 < threshold
+    cam[2, 3, 3] = 0.2       # class 2: weak, but its global max is always kept
+    points, labels = cam_peaks(cam, torch.tensor([1, 2]), stride=16)
+    assert labels.tolist() == [1, 1, 2]
+    assert points.tolist() == [[(2 + 0.5) * 16, (1 + 0.5) * 16], [(6 + 0.5) * 16, (4 + 0.5) * 16],
+                               [(3 + 0.5) * 16, (3 + 0.5) * 16]]
+    # the cap per class keeps the strongest
+    points, labels = cam_peaks(cam, torch.tensor([1]), stride=16, max_per_class=1)
+    assert points.tolist() == [[40.0, 24.0]]
+    # an untagged class gives nothing; no tags, no points
+    assert len(cam_peaks(cam, torch.tensor([], dtype=torch.long), stride=16)[0]) == 0
+
+
+def test_cam_loss_by_hand():
+    cams = torch.zeros(1, 2, 4, 4)
+    cams[0, 0] = 2.0                      # GAP 2 for class 0 (tagged), 0 for class 1
+    loss = cam_loss(cams, [torch.tensor([0])])
+    expected = (math.log(1 + math.exp(-2.0)) + math.log(2)) / 2
+    assert math.isclose(loss.item(), expected, rel_tol=1e-6)
+
+
+def test_self_enhancement_target_and_loss():
+    masks = torch.full((3, 8, 8), -10.0)
+    masks[0, :4] = 10.0          # class 0, confident
+    masks[1, :, :4] = 10.0       # class 0, low score: ignored
+    masks[2, 4:] = 10.0          # class 1
+    target = self_enhancement_target(masks, torch.tensor([0.9, 0.3, 0.8]),
+                                     torch.tensor([0, 0, 1]), torch.tensor([0, 1, 2]), (4, 4))
+    assert target.shape == (3, 4, 4)
+    assert target[0, :2].min() > 0.99 and target[0, 2:].max() < 0.01
+    assert target[1, 2:].min() > 0.99 and target[2].max() == 0
+    cam = torch.zeros(3, 4, 4, requires_grad=True)
+    loss = self_enhancement_loss(cam, torch.tensor([0, 1, 2]), target)
+    loss.backward()
+    assert cam.grad.abs().sum() > 0 and not target.requires_grad
+
+
+def test_cam_neck_trains_its_conv():
+    neck = MODELS.build(dict(type='CAMNeck', in_channels=8, num_classes=3, stride=32))
+    feats = [torch.randn(2, 4, 8, 8), torch.randn(2, 8, 4, 4)]
+    cams = neck(feats)
+    assert cams.shape == (2, 3, 4, 4)
+    tags = [torch.tensor([0, 2]), torch.tensor([1])]
+    neck.loss(cams, tags).backward()
+    assert neck.conv.weight.grad.abs().sum() > 0
+    pts = neck.pseudo_points(cams, tags)
+    assert [len(p) > 0 for p, _ in pts] == [True, True]
+    assert set(pts[0][1].tolist()) == {0, 2}
