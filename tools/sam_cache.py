@@ -61,12 +61,13 @@ def run_shard(shard, num_shards, args, device):
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
-    teacher = MODELS.build(teacher_cfg(cfg, args))
+    t_cfg = teacher_cfg(cfg, args)
+    teacher = MODELS.build(t_cfg)
     dataset_cfg = dict(cfg.train_dataloader.dataset, pipeline=[])
     dataset = DATASETS.build(dataset_cfg)
     infos = [dataset.get_data_info(i) for i in range(len(dataset))]
     folder = write_meta(args.out, teacher.checkpoint, teacher.checkpoint_hash,
-                        teacher_cfg(cfg, args).get('variant', 'vit_b'), teacher.image_size)
+                        t_cfg.get('variant', 'vit_b'), teacher.image_size)
     start = time.perf_counter()
     stats = cache_shard(teacher, infos, folder, shard, num_shards, args.embeddings, device)
     stats['seconds'] = time.perf_counter() - start

@@ -194,6 +194,7 @@ class WeakCocoDataset(CocoDataset):
                                      f"{ann.get('image_id')!r} is not an image of the file")
             anns_of[ann['image_id']].append(ann)
 
+        label2cat = {label: cat for cat, label in self.cat2label.items()}
         self.cat_img_map = defaultdict(list)
         data_list = []
         for img in raw['images']:
@@ -201,12 +202,11 @@ class WeakCocoDataset(CocoDataset):
             for ann in anns_of[img['id']]:
                 check_annotation(self.ann_file, img, ann, label_type, self.cat2label)
             self._check_file(img)
-            cats = img['tags'] if label_type == 'tag' else [
-                a['category_id'] for a in anns_of[img['id']]]
-            for cat in set(cats):
-                self.cat_img_map[cat].append(img['id'])
-            data_list.append(self.parse_data_info(dict(
-                raw_img_info=dict(img, img_id=img['id']), raw_ann_info=anns_of[img['id']])))
+            data_info = self.parse_data_info(dict(
+                raw_img_info=dict(img, img_id=img['id']), raw_ann_info=anns_of[img['id']]))
+            for label in data_info['tags']:
+                self.cat_img_map[label2cat[label]].append(img['id'])
+            data_list.append(data_info)
         return data_list
 
     def _check_file(self, img: dict) -> None:

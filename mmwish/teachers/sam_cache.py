@@ -36,6 +36,10 @@ def cache_dir(root: str, checkpoint_hash: str) -> str:
     return osp.join(root, checkpoint_hash[:16])
 
 
+def entry_path(folder: str, img_id) -> str:
+    return osp.join(folder, f'{img_id}.npz')
+
+
 def write_meta(root: str, checkpoint: str, checkpoint_hash: str, variant: str,
                image_size: int) -> str:
     """Create the cache folder of a checkpoint and its ``meta.json``; return the folder."""
@@ -70,7 +74,7 @@ def write_entry(folder: str, img_id, prompts: np.ndarray, logits: Optional[torch
         arrays['iou'] = iou.detach().cpu().numpy().astype(np.float16)
     if embedding is not None:
         arrays['embedding'] = embedding.detach().cpu().numpy().astype(np.float16)
-    path = osp.join(folder, f'{img_id}.npz')
+    path = entry_path(folder, img_id)
     tmp = osp.join(folder, f'.{img_id}.{os.getpid()}.npz')
     with open(tmp, 'wb') as f:
         np.savez(f, **arrays)
@@ -106,7 +110,7 @@ class SAMCache:
                                 f', not {checkpoint_hash}; rebuild it with tools/sam_cache.py')
 
     def path(self, img_id) -> str:
-        return osp.join(self.folder, f'{img_id}.npz')
+        return entry_path(self.folder, img_id)
 
     def __contains__(self, img_id) -> bool:
         return osp.isfile(self.path(img_id))
@@ -177,7 +181,7 @@ def cache_shard(teacher, data_infos, folder: str, shard: int = 0, num_shards: in
         want_embedding = embeddings == 'all' or (embeddings == 'tag' and label_type == 'tag')
         if label_type == 'mask' or (label_type == 'tag' and not want_embedding):
             continue
-        if osp.isfile(osp.join(folder, f"{info['img_id']}.npz")):
+        if osp.isfile(entry_path(folder, info['img_id'])):
             stats['skipped'] += 1
             continue
         image = read_image(info['img_path'])

@@ -121,6 +121,19 @@ class SAMTeacher(BaseModule):
             self._frozen['sam'] = self.sam.to(device)
         return self.sam
 
+    def _sparse_tokens(self, sam, scale: float, points: Optional[Tensor] = None,
+                       boxes: Optional[Tensor] = None) -> list:
+        """SAM's sparse prompt tokens, (n, 2, C) per given kind, points first."""
+        tokens = []
+        if points is not None and len(points):
+            coords = to_sam_points(points.float(), scale)[:, None, :]
+            labels = torch.ones(len(coords), 1, device=coords.device)
+            tokens.append(sam.prompt_encoder(points=(coords, labels), boxes=None, masks=None)[0])
+        if boxes is not None and len(boxes):
+            tokens.append(sam.prompt_encoder(points=None, boxes=to_sam_boxes(boxes.float(), scale),
+                                             masks=None)[0])
+        return tokens
+
     def _autocast(self, device):
         enabled = torch.device(device).type == 'cuda' and self.dtype != torch.float32
         return torch.autocast(torch.device(device).type, dtype=self.dtype, enabled=enabled)
@@ -144,18 +157,14 @@ class SAMTeacher(BaseModule):
         scale = self.image_size / max(ori_shape)
         inverse = None if homography is None else torch.linalg.inv(
             torch.as_tensor(homography, dtype=torch.float64)).to(prompts.device, torch.float32)
-        if points is not None:
-            if inverse is not None:
-                points = apply_homography(points.float(), inverse)
-            coords = to_sam_points(points.float(), scale)[:, None, :]
-            labels = torch.ones(len(coords), 1, device=coords.device)
-            tokens, _ = sam.prompt_encoder(points=(coords, labels), boxes=None, masks=None)
-        else:
-            if inverse is not None:
-                boxes = boxes_to_original(boxes.float(), inverse)
-            tokens, _ = sam.prompt_encoder(points=None, boxes=to_sam_boxes(boxes.float(), scale),
-                                           masks=None)
-        return tokens.float()
+        if inverse is not None and points is not None:
+            points = apply_homography(points.float(), inverse)
+        elif inverse is not None:
+            boxes = boxes_to_original(boxes.float(), inverse)
+        tokens = self._sparse_tokens(sam, scale, points, boxes)
+        if not tokens:
+            return prompts.new_zeros((0, 2, sam.prompt_encoder.embed_dim))
+        return tokens[0].float()
 
     def preprocess(self, images: Tensor, mean: Sequence[float], std: Sequence[float]) -> Tensor:
         """mmdet-normalised RGB batch (B, 3, H, W) -> SAM's input (B, 3, S, S): the image
@@ -197,15 +206,7 @@ class SAMTeacher(BaseModule):
             points: (n, 2), boxes: (m, 4), in the encoded image's frame.
         """
         sam = self._on(embedding.device)
-        scale = self.image_size / max(frame_hw)
-        sparse = []
-        if points is not None and len(points):
-            coords = to_sam_points(points.float(), scale)[:, None, :]
-            labels = torch.ones(len(coords), 1, device=coords.device)
-            sparse.append(sam.prompt_encoder(points=(coords, labels), boxes=None, masks=None)[0])
-        if boxes is not None and len(boxes):
-            sparse.append(sam.prompt_encoder(points=None, boxes=to_sam_boxes(boxes.float(), scale),
-                                             masks=None)[0])
+        sparse = self._sparse_tokens(sam, self.image_size / max(frame_hw), points, boxes)
         if not sparse:
             size = 4 * embedding.shape[-1]
             return embedding.new_zeros((0, 3, size, size)), embedding.new_zeros((0, 3))
