@@ -24,6 +24,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from .sam_builder import build_sam_model, file_sha256, load_sam_checkpoint
+from .sam_cache import SAMCacheError
 
 SAM_MEAN = (123.675, 116.28, 103.53)
 SAM_STD = (58.395, 57.12, 57.375)
@@ -210,13 +211,19 @@ class SAMTeacher(BaseModule):
         if not sparse:
             size = 4 * embedding.shape[-1]
             return embedding.new_zeros((0, 3, size, size)), embedding.new_zeros((0, 3))
-        tokens = torch.cat(sparse)
+        return self.decode_tokens(embedding, torch.cat(sparse))
+
+    @torch.no_grad()
+    def decode_tokens(self, embedding: Tensor, tokens: Tensor) -> Tuple[Tensor, Tensor]:
+        """SAM's mask decoder on (n, 2, C) sparse tokens (SAM's own or predicted latents
+        ``Z_hat``): low-res logits (n, 3, L, L) over the SAM square and IoU (n, 3)."""
+        sam = self._on(embedding.device)
         dense = sam.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(
             len(tokens), -1, *embedding.shape[-2:])
         with self._autocast(embedding.device):
             low_res, iou = sam.mask_decoder(
                 image_embeddings=embedding, image_pe=sam.prompt_encoder.get_dense_pe(),
-                sparse_prompt_embeddings=tokens, dense_prompt_embeddings=dense,
+                sparse_prompt_embeddings=tokens.to(dense.dtype), dense_prompt_embeddings=dense,
                 multimask_output=True)
         return low_res.float(), iou.float()
 
@@ -319,6 +326,37 @@ class SAMTeacher(BaseModule):
             low_res, iou = self.decode(embedding, tuple(batch_hw), **{key: prompts})
             masks = self.to_frame(low_res, tuple(batch_hw), out_hw, to_out) > 0
         return dict(type=label_type, latents=latents, masks=masks, iou=iou)
+
+    @torch.no_grad()
+    def point_targets(self, data_sample, points: Tensor, batch_hw: Tuple[int, int],
+                      out_hw: Optional[Tuple[int, int]] = None, cache=None,
+                      embedding: Optional[Tensor] = None) -> dict:
+        """:meth:`targets` for points that are not in the labels: a tag image's pseudo
+        points (augmented, padded frame). With a cache the candidates come from the
+        image's cached embedding (original frame), else from ``embedding``."""
+        out_hw = tuple(out_hw or batch_hw)
+        homography = torch.as_tensor(homography_of(data_sample), dtype=torch.float32)
+        ori = tuple(data_sample.ori_shape[:2])
+        latents = self.prompt_latents(points=points, ori_shape=ori, homography=homography)
+        to_out = torch.diag(torch.tensor([out_hw[1] / batch_hw[1], out_hw[0] / batch_hw[0], 1.0]))
+        if cache is not None:
+            entry = cache.read(data_sample.img_id)
+            if 'embedding' not in entry:
+                raise SAMCacheError(
+                    f'{cache.path(data_sample.img_id)} (image {data_sample.img_id}, a tag image) '
+                    'has no SAM embedding, which its pseudo points need; rebuild the cache with '
+                    'tools/sam_cache.py --embeddings tag')
+            original = apply_homography(points.float(), torch.linalg.inv(homography).to(
+                points.device))
+            low_res, iou = self.decode(entry['embedding'][None].to(points.device), ori,
+                                       points=original)
+            masks = self.to_frame(low_res, ori, out_hw, to_out @ homography) > 0
+        else:
+            if embedding is None:
+                raise ValueError('point_targets() needs a SAM cache or the image embedding')
+            low_res, iou = self.decode(embedding, tuple(batch_hw), points=points)
+            masks = self.to_frame(low_res, tuple(batch_hw), out_hw, to_out) > 0
+        return dict(type='point', latents=latents, masks=masks.to(points.device), iou=iou)
 
 
 def homography_of(data_sample) -> np.ndarray:

@@ -1,3 +1,3 @@
-from .prompt_kl import prompt_kl, prompt_kl_matrix
+from .prompt_kl import PromptKLLoss, prompt_kl, prompt_kl_matrix
 
-__all__ = ['prompt_kl', 'prompt_kl_matrix']
+__all__ = ['PromptKLLoss', 'prompt_kl', 'prompt_kl_matrix']

@@ -1,5 +1,6 @@
 import torch
-from torch import Tensor
+from mmdet.registry import MODELS
+from torch import Tensor, nn
 
 
 def prompt_kl(target: Tensor, pred: Tensor) -> Tensor:
@@ -28,3 +29,23 @@ def prompt_kl_matrix(target: Tensor, pred: Tensor) -> Tensor:
     self_term = (p * log_p).sum(dim=(-1, -2))                # (K,)
     cross = torch.einsum('ntc,ktc->nk', log_q, p)            # (N, K)
     return 0.5 * (self_term[None, :] - cross)
+
+
+@MODELS.register_module()
+class PromptKLLoss(nn.Module):
+    """``L_prompt``: :func:`prompt_kl` between matched predictions and SAM's latents,
+    summed over pairs and divided by ``avg_factor`` (the number of prompt targets,
+    averaged over ranks as Mask2Former averages its masks).
+
+    Args:
+        loss_weight (float): ``l_prompt``.
+    """
+
+    def __init__(self, loss_weight: float = 1.0):
+        super().__init__()
+        self.loss_weight = loss_weight
+
+    def forward(self, pred: Tensor, target: Tensor, avg_factor: float) -> Tensor:
+        if len(pred) == 0:
+            return pred.sum() * 0
+        return self.loss_weight * prompt_kl(target, pred).sum() / avg_factor

@@ -1,0 +1,3 @@
+from .wish import WISH
+
+__all__ = ['WISH']
