@@ -3,6 +3,7 @@ import os.path as osp
 import sys
 
 import pytest
+import torch
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TINY_CONFIG = osp.join(REPO, 'configs', 'mask2former', 'mask2former_r18_tiny_shapes.py')
@@ -16,6 +17,20 @@ def shapes_root(tmp_path_factory):
     root = tmp_path_factory.mktemp('shapes_run')
     generate(str(root / 'data' / 'shapes'), ShapesConfig(seed=3, num_train=12, num_val=6))
     return root
+
+
+# A SAM with segment_anything's own classes and a tiny image encoder (64 px input,
+# 8x8 embedding, 32x32 low-res masks): random weights, a fraction of a second per image.
+TINY = dict(image_size=64, patch_size=8, embed_dim=32, depth=2, num_heads=2,
+            global_attn_indexes=(1,), window_size=4, prompt_embed_dim=32, decoder_mlp_dim=64)
+@pytest.fixture(scope='session')
+def tiny_ckpt(tmp_path_factory):
+    from mmwish.teachers import build_sam_model
+    torch.manual_seed(0)
+    sam = build_sam_model('custom', **TINY)
+    path = tmp_path_factory.mktemp('sam') / 'tiny_sam.pth'
+    torch.save(sam.state_dict(), path)
+    return str(path)
 
 
 def run_env():

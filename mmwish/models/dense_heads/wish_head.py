@@ -49,13 +49,15 @@ class WISHHead(Mask2FormerHead):
         prompt_dim (int): ``C`` of the teacher's prompt tokens (256 for public SAMs).
         loss_prompt (dict, optional): ``L_prompt`` config; None removes the prompt
             head and its cost (the paper's "no prompt head" ablation).
+        fixed_candidate (int, optional): supervise with this SAM candidate (0, 1, 2)
+            instead of the adaptive one (the paper's ablation).
         Other arguments as ``Mask2FormerHead``. ``train_cfg.weak_assigner`` defaults
-        to :func:`weak_assigner_cfg`.
+        to :func:`weak_assigner_cfg` of the two switches above; one given there wins.
     """
 
     def __init__(self, *args, prompt_dim: int = 256,
                  loss_prompt: Optional[dict] = dict(type='PromptKLLoss', loss_weight=1.0),  # noqa: B006
-                 **kwargs):
+                 fixed_candidate: Optional[int] = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.prompt_dim = prompt_dim
         self.with_prompt = loss_prompt is not None
@@ -67,7 +69,8 @@ class WISHHead(Mask2FormerHead):
             self.loss_prompt = MODELS.build(loss_prompt)
         self._prompt_outs = None
         if self.train_cfg:
-            cfg = self.train_cfg.get('weak_assigner') or weak_assigner_cfg(self.with_prompt)
+            cfg = self.train_cfg.get('weak_assigner') or weak_assigner_cfg(
+                self.with_prompt, fixed_candidate=fixed_candidate)
             self.weak_assigner = TASK_UTILS.build(cfg)
             costs = getattr(self.weak_assigner, 'match_costs', [])
             if not any(isinstance(c, SAMMaskCost) for c in costs):

@@ -69,6 +69,12 @@ class WISH(Mask2Former):
                 raise ValueError('WISH needs model.teacher (a SAMTeacher config with the SAM '
                                  'checkpoint) to train on point, box and tag images')
             teacher = MODELS.build(self.teacher_cfg)
+            width = teacher.sam.prompt_encoder.embed_dim
+            if width != self.panoptic_head.prompt_dim:
+                raise ValueError(
+                    f'the SAM checkpoint {teacher.checkpoint} has {width}-wide prompt tokens '
+                    f'but model.panoptic_head.prompt_dim is {self.panoptic_head.prompt_dim}; '
+                    'set prompt_dim to the checkpoint\'s width')
             self._teacher['teacher'] = teacher
             self._teacher['cache'] = SAMCache(self.sam_cache_root, teacher.checkpoint_hash) \
                 if self.sam_cache_root else None

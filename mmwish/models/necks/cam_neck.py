@@ -100,7 +100,12 @@ class CAMNeck(BaseModule):
         super().__init__(init_cfg=init_cfg)
         self.conv = nn.Conv2d(in_channels, num_classes, kernel_size=1)
         self.level, self.stride = level, stride
-        self.peak = dict(threshold=0.5, window=3, max_per_class=5, **(peak or {}))
+        self.peak = dict(threshold=0.5, window=3, max_per_class=5)
+        unknown = set(peak or {}) - set(self.peak)
+        if unknown:
+            raise ValueError(f'CAMNeck peak: unknown keys {sorted(unknown)}; '
+                             f'use {sorted(self.peak)}')
+        self.peak.update(peak or {})
 
     def forward(self, feats: Sequence[Tensor]) -> Tensor:
         return self.conv(feats[self.level])

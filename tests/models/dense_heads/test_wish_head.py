@@ -134,13 +134,7 @@ def test_weak_targets_follow_the_adaptive_candidate():
 
 
 def test_fixed_candidate_ablation():
-    cfg = head_cfg()
-    cfg.train_cfg = dict(cfg.train_cfg, weak_assigner=dict(
-        type='HungarianAssigner', match_costs=[
-            dict(type='ClassificationCost', weight=2.0),
-            dict(type='PromptKLCost', weight=1.0),
-            dict(type='SAMMaskCost', ce_weight=5.0, dice_weight=5.0, fixed=1)]))
-    wish = MODELS.build(cfg)
+    wish = MODELS.build(head_cfg(fixed_candidate=1))
     cls, mask, prompt, gt = crafted()
     out = wish._get_targets_single(cls, mask, gt, {}, prompt)
     assert out[4].tolist() == [3, 7]
