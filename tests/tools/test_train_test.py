@@ -45,3 +45,29 @@ def test_train_resume_test(shapes_root):
                str(work / 'test'), '--cfg-options'] + FAST, shapes_root)
     assert re.search(r'coco/segm_mAP: \d', out) and re.search(r'coco/bbox_mAP: \d', out)
     assert glob.glob(str(work / 'test' / '*' / '*.json'))
+
+
+def test_wish_train_and_test(shapes_root, tiny_ckpt, tmp_path):
+    """tools/train.py on the tiny WISH config with tags, points and boxes; tools/test.py
+    evaluates the checkpoint without any SAM file."""
+    from ..conftest import TINY
+    ann = shapes_root / 'data' / 'shapes' / 'annotations'
+    run([f'{REPO}/tools/dataset_converters/coco_to_weak.py', str(ann / 'instances_train.json'),
+         str(ann / 'instances_train_hetero.json'), '--counts', 'tag=4,point=4,box=4',
+         '--overwrite'], shapes_root)
+    config = tmp_path / 'wish_tiny.py'
+    config.write_text(
+        f"_base_ = ['{REPO}/configs/wish/wish_r18_tiny_shapes_hetero.py']\n"
+        f"model = dict(panoptic_head=dict(prompt_dim={TINY['prompt_embed_dim']}),\n"
+        f"             teacher=dict(checkpoint='{tiny_ckpt}', arch={TINY!r}))\n")
+    work = shapes_root / 'work_wish'
+    out = run([f'{REPO}/tools/train.py', str(config), '--work-dir', str(work), '--cfg-options',
+               'train_cfg.max_iters=2'] + FAST, shapes_root)
+    assert re.search(r'Iter\(train\) \[2/2\].*loss_cam: \d.*loss_prompt: \d', out), out[-3000:]
+    ckpt = torch.load(work / 'iter_2.pth', map_location='cpu')
+    assert any(k.startswith('panoptic_head.prompt_embed') for k in ckpt['state_dict'])
+    assert not any('image_encoder' in k or 'mask_decoder' in k for k in ckpt['state_dict'])
+    out = run([f'{REPO}/tools/test.py', str(config), str(work / 'iter_2.pth'), '--work-dir',
+               str(work / 'test'), '--cfg-options', 'model.teacher.checkpoint=/nonexistent.pth']
+              + FAST, shapes_root)
+    assert re.search(r'coco/segm_mAP: \d', out)
