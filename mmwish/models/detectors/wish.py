@@ -12,6 +12,7 @@ from torch import Tensor
 from ...teachers.sam_cache import SAMCache
 from ..dense_heads.wish_head import PROMPT_TYPES
 from ..necks.cam_neck import self_enhancement_loss, self_enhancement_target
+from ..utils import check_finite_losses
 
 
 @MODELS.register_module()
@@ -177,8 +178,9 @@ class WISH(Mask2Former):
         if self.self_enhancement is not None:
             loss_se = self.self_enhancement_loss(cams, cls_scores[-1], mask_preds[-1],
                                                  batch_data_samples) if self.se_active() \
-                else cams.sum() * 0
+                else cams.new_zeros(())
             losses['loss_se'] = self.self_enhancement['loss_weight'] * loss_se
+        check_finite_losses(losses, batch_data_samples)
         return losses
 
     def predict(self, batch_inputs: Tensor, batch_data_samples: SampleList,

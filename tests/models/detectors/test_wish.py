@@ -173,3 +173,23 @@ def test_clear_errors(tiny_ckpt, hetero_root):
         model.loss(data['inputs'], data['data_samples'])
     with pytest.raises(ValueError, match='sam_decoder_inference must be'):
         MODELS.build(wish_cfg(tiny_ckpt, hetero_root, sam_decoder_inference='mask').model)
+
+
+def test_non_finite_loss_names_iteration_term_and_images(tiny_ckpt, hetero_root):
+    from mmwish.models.utils import NonFiniteLossError
+    cfg = wish_cfg(tiny_ckpt, hetero_root)
+    model = MODELS.build(cfg.model).train()
+    data = model.data_preprocessor(next(batches(cfg)), True)
+    with torch.no_grad():
+        model.cam_neck.conv.bias.fill_(float('nan'))  # NaN CAMs: L_cam is NaN
+    hub = MessageHub.get_current_instance()
+    hub.update_info('iter', 41)
+    try:
+        with pytest.raises(NonFiniteLossError) as err:
+            model.loss(data['inputs'], data['data_samples'])
+    finally:
+        hub.update_info('iter', 0)
+    msg = str(err.value)
+    assert 'iteration 42: loss_cam=nan' in msg and 'loss_cls' not in msg
+    for s in data['data_samples']:
+        assert f"{s.img_id} ({s.img_path}, {s.label_type})" in msg

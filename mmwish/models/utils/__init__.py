@@ -1,0 +1,3 @@
+from .finite_losses import NonFiniteLossError, check_finite_losses
+
+__all__ = ['NonFiniteLossError', 'check_finite_losses']
