@@ -1,5 +1,6 @@
 """tools/train.py, --resume and tools/test.py on the tiny config, on CPU."""
 import glob
+import json
 import re
 import subprocess
 
@@ -68,6 +69,23 @@ def test_wish_train_and_test(shapes_root, tiny_ckpt, tmp_path):
     assert any(k.startswith('panoptic_head.prompt_embed') for k in ckpt['state_dict'])
     assert not any('image_encoder' in k or 'mask_decoder' in k for k in ckpt['state_dict'])
     out = run([f'{REPO}/tools/test.py', str(config), str(work / 'iter_2.pth'), '--work-dir',
-               str(work / 'test'), '--cfg-options', 'model.teacher.checkpoint=/nonexistent.pth']
-              + FAST, shapes_root)
+               str(work / 'test'), '--cfg-options', 'model.teacher.checkpoint=/nonexistent.pth',
+               f'test_evaluator.outfile_prefix={work}/test/results'] + FAST, shapes_root)
     assert re.search(r'coco/segm_mAP: \d', out)
+
+    # overlays of those results, and the model on a folder of images
+    shapes = shapes_root / 'data' / 'shapes'
+    out = run([f'{REPO}/tools/overlay_results.py', str(ann / 'instances_val.json'),
+               str(work / 'test' / 'results.segm.json'), str(shapes / 'images'), '--out',
+               str(work / 'overlays'), '--num', '2', '--score-thr', '0'], shapes_root)
+    pngs = sorted((work / 'overlays').glob('*.png'))
+    assert len(pngs) == 2 and out.split() == [str(p) for p in pngs]
+    out = run([f'{REPO}/tools/image_demo.py', str(shapes / 'images' / 'val'), str(config),
+               str(work / 'iter_2.pth'), '--out-dir', str(work / 'demo'), '--device', 'cpu',
+               '--score-thr', '0'], shapes_root)
+    results = json.loads((work / 'demo' / 'results.json').read_text())
+    assert results['classes'][0] == 'circle' and results['results']
+    det = results['results'][0]
+    assert det['file_name'].endswith('.png') and len(det['bbox']) == 4
+    assert 'counts' in det['segmentation']
+    assert len(list((work / 'demo' / 'vis').glob('*.png'))) == 6
