@@ -24,7 +24,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from .sam_builder import build_sam_model, file_sha256, load_sam_checkpoint
-from .sam_cache import SAMCacheError
+from .sam_cache import SAMCacheError, prompts_array
 
 SAM_MEAN = (123.675, 116.28, 103.53)
 SAM_STD = (58.395, 57.12, 57.375)
@@ -316,6 +316,7 @@ class SAMTeacher(BaseModule):
         to_out = torch.diag(torch.tensor([out_hw[1] / batch_hw[1], out_hw[0] / batch_hw[0], 1.0]))
         if cache is not None:
             entry = cache.read(data_sample.img_id)
+            check_cache_entry(cache, entry, data_sample, key)
             rows = ids.cpu().long()
             masks = self.cached_candidates(entry['masks'][rows], ori, to_out @ homography,
                                            out_hw).to(device)
@@ -357,6 +358,26 @@ class SAMTeacher(BaseModule):
             low_res, iou = self.decode(embedding, tuple(batch_hw), points=points)
             masks = self.to_frame(low_res, tuple(batch_hw), out_hw, to_out) > 0
         return dict(type='point', latents=latents, masks=masks.to(points.device), iou=iou)
+
+
+def check_cache_entry(cache, entry: dict, data_sample, key: str) -> None:
+    """Refuse a cache entry made from other labels than the sample's (the annotation
+    file changed after the cache was built): its candidates would be another object's."""
+    where = f'{cache.path(data_sample.img_id)} (image {data_sample.img_id})'
+    original = data_sample.metainfo.get('ori_prompts')
+    if 'masks' not in entry:
+        raise SAMCacheError(f'{where} holds no candidates, but the image now has {key} labels; '
+                            'the annotation file changed after the cache was built: rebuild it '
+                            'with tools/sam_cache.py')
+    if original is not None:
+        record = prompts_array(original if key == 'points' else None,
+                               original if key == 'boxes' else None)
+        cached = entry['prompts'].numpy()
+        if record.shape != cached.shape or not np.allclose(record, cached, atol=1e-3,
+                                                            equal_nan=True):
+            raise SAMCacheError(f'{where} was made from other {key} than the image has now; '
+                                'the annotation file changed after the cache was built: '
+                                'rebuild it with tools/sam_cache.py')
 
 
 def homography_of(data_sample) -> np.ndarray:

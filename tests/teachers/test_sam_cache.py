@@ -190,3 +190,25 @@ def test_batch_targets_from_cache_and_online(cache, teacher, weak_dataset):
         online = teacher.targets(sample, (96, 96), out_hw=(24, 24), embedding=emb)
         assert online['masks'].shape == (n, 3, 24, 24)
     assert seen == {'point', 'box'}
+
+
+def test_entry_of_other_labels_is_refused(cache, teacher):
+    """An annotation file edited after the cache was built: the entry's prompts no longer
+    match the image's, and its candidates would belong to other objects."""
+    reader, infos, _ = cache
+    pipeline = Compose([dict(type='LoadImageFromFile'),
+                        dict(type='LoadWeakAnnotations', with_bbox=True, with_mask=True),
+                        dict(type='ProjectWeakLabels'), dict(type='PackWeakDetInputs')])
+    info = next(i for i in infos if i['label_type'] == 'point')
+    moved = dict(info, instances=[dict(i, point=[i['point'][0] + 3, i['point'][1]])
+                                  for i in info['instances']])
+    sample = pipeline(moved)['data_samples']
+    hw = sample.img_shape
+    with pytest.raises(SAMCacheError, match=rf"image {info['img_id']}\) was made from other "
+                                            'points.*rebuild it'):
+        teacher.targets(sample, hw, cache=reader)
+    assert teacher.targets(pipeline(dict(info))['data_samples'], hw, cache=reader)['type']
+    tag = next(i for i in infos if i['label_type'] == 'tag')
+    as_points = dict(info, img_id=tag['img_id'])  # a tag image relabelled with points
+    with pytest.raises(SAMCacheError, match='holds no candidates, but the image now has points'):
+        teacher.targets(pipeline(as_points)['data_samples'], hw, cache=reader)
