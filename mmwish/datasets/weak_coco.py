@@ -20,6 +20,7 @@ LABEL_TYPES = ('tag', 'point', 'box', 'mask')
 FORBIDDEN_KEYS = {'point': ('bbox', 'segmentation'), 'box': ('point', 'segmentation'),
                   'mask': ('point',)}
 BOX_SLACK = 1.0  # pixels a box may overrun the image by (clipped)
+SINGULAR = {'images': 'image', 'annotations': 'annotation', 'categories': 'category'}
 
 
 class WeakLabelError(ValueError):
@@ -35,10 +36,54 @@ def _where(ann_file, img=None, ann=None):
     return ': '.join(parts)
 
 
+def _finite_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
 def _finite_numbers(value, length):
     return (isinstance(value, (list, tuple)) and len(value) == length
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                    and math.isfinite(v) for v in value))
+            and all(_finite_number(v) for v in value))
+
+
+def _is_id(value):
+    """COCO ids are integers (strings are tolerated); never booleans, lists or null."""
+    return isinstance(value, (int, str)) and not isinstance(value, bool)
+
+
+def segmentation_problem(seg, width, height):
+    """What is wrong with a mask annotation's ``segmentation``, or None.
+
+    Polygons: lists of finite x, y numbers (an even count; polygons of fewer than 3
+    points are left to MMDetection, which ignores such an instance as it does for
+    COCO). RLE: a dict with ``size`` equal to the image's [height, width] and
+    ``counts``, a compressed string or run lengths that sum to height x width.
+    """
+    if isinstance(seg, list):
+        for poly in seg:
+            if not (isinstance(poly, list) and len(poly) % 2 == 0
+                    and all(_finite_number(v) for v in poly)):
+                return (f'holds the polygon {poly!r:.60}; each polygon must be a list of finite '
+                        'numbers x1, y1, x2, y2, ... (an even count)')
+        return None
+    if isinstance(seg, dict):
+        size, counts = seg.get('size'), seg.get('counts')
+        if not _finite_numbers(size, 2):
+            return (f"is an RLE whose 'size' is {size!r}; an RLE needs 'size' [height, width] "
+                    "and 'counts'")
+        if list(size) != [height, width]:
+            return (f"is an RLE of size {list(size)} (height, width), but the image is "
+                    f'{height}x{width} (height x width); re-encode the mask at the image size')
+        if isinstance(counts, list):
+            if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0
+                       for c in counts) or sum(counts) != height * width:
+                return ("is an RLE whose 'counts' are not non-negative run lengths summing to "
+                        f'height x width = {height * width}')
+        elif not (isinstance(counts, (str, bytes)) and counts):
+            return (f"is an RLE whose 'counts' is {counts!r:.40}; an RLE needs 'counts', a "
+                    'compressed string or a list of run lengths')
+        return None
+    return (f'is a {type(seg).__name__}; it must be a list of polygons or an RLE dict '
+            "with 'size' and 'counts'")
 
 
 def load_weak_json(ann_file: str, local_path: str) -> dict:
@@ -64,9 +109,12 @@ def check_unique_ids(ann_file: str, items: list, what: str) -> None:
     for item in items:
         if not isinstance(item, dict) or 'id' not in item:
             raise WeakLabelError(f"{ann_file}: an entry of '{what}' has no 'id': {item!r:.80}")
+        if not _is_id(item['id']):
+            raise WeakLabelError(f"{ann_file}: an entry of '{what}' has 'id' {item['id']!r:.40}; "
+                                 'ids must be integers')
         if item['id'] in seen:
-            raise WeakLabelError(f"{ann_file}: {what[:-1]} id {item['id']!r} appears twice; "
-                                 'ids must be unique')
+            raise WeakLabelError(f"{ann_file}: {SINGULAR.get(what, what)} id {item['id']!r} "
+                                 'appears twice; ids must be unique')
         seen.add(item['id'])
 
 
@@ -76,6 +124,9 @@ def check_image(ann_file: str, img: dict, cat2label: dict) -> str:
     for key in ('file_name', 'width', 'height'):
         if key not in img:
             raise WeakLabelError(f"{where}: '{key}' is missing")
+    if not (isinstance(img['file_name'], str) and img['file_name']):
+        raise WeakLabelError(f"{where}: 'file_name' must be a non-empty string (the image's "
+                             f"path under data_prefix['img']), got {img['file_name']!r}")
     if not (_finite_numbers([img['width'], img['height']], 2)
             and img['width'] > 0 and img['height'] > 0):
         raise WeakLabelError(f"{where}: 'width'/'height' must be positive numbers, got "
@@ -90,6 +141,9 @@ def check_image(ann_file: str, img: dict, cat2label: dict) -> str:
             raise WeakLabelError(f"{where}: a tag image needs 'tags', a list of category ids "
                                  '(empty if no object is present)')
         for cat in tags:
+            if not _is_id(cat):
+                raise WeakLabelError(f"{where}: 'tags' must hold category ids (integers), got "
+                                     f'{cat!r} in {tags}')
             if cat not in cat2label:
                 raise WeakLabelError(f"{where}: 'tags' holds category id {cat!r}, which is not "
                                      "among the classes of the dataset's metainfo")
@@ -108,7 +162,7 @@ def check_annotation(ann_file: str, img: dict, ann: dict, label_type: str,
     if label_type == 'tag':
         raise WeakLabelError(f"{where}: tag images carry no annotations; put the class in the "
                              "image's 'tags' or change its 'label_type'")
-    if ann.get('category_id') not in cat2label:
+    if not _is_id(ann.get('category_id')) or ann['category_id'] not in cat2label:
         raise WeakLabelError(f"{where}: 'category_id' {ann.get('category_id')!r} is not among "
                              "the classes of the dataset's metainfo; fix the annotation or "
                              'pass metainfo=dict(classes=...) with that class')
@@ -149,6 +203,10 @@ def check_annotation(ann_file: str, img: dict, ann: dict, label_type: str,
         if not ann.get('segmentation') and not ann.get('iscrowd', 0):
             raise WeakLabelError(f"{where}: a mask image's annotation needs 'segmentation' "
                                  "(polygons or RLE); label the image 'box' to train on its box")
+        if 'segmentation' in ann:
+            problem = segmentation_problem(ann['segmentation'], w, h)
+            if problem:
+                raise WeakLabelError(f"{where}: 'segmentation' {problem}")
 
 
 @DATASETS.register_module()
@@ -176,7 +234,12 @@ class WeakCocoDataset(CocoDataset):
         for what in ('images', 'annotations', 'categories'):
             check_unique_ids(self.ann_file, raw[what], what)
         classes = list(self.metainfo['classes'])
-        name2cat = {c.get('name'): c['id'] for c in raw['categories']}
+        for cat in raw['categories']:
+            if not (isinstance(cat.get('name'), str) and cat['name']):
+                raise WeakLabelError(
+                    f"{self.ann_file}: categories: category id {cat['id']!r} has no 'name' (a "
+                    "string); give each category the class name that metainfo's classes use")
+        name2cat = {c['name']: c['id'] for c in raw['categories']}
         unknown = [c['name'] for c in raw['categories'] if c.get('name') not in classes]
         if unknown:
             raise WeakLabelError(
@@ -189,7 +252,7 @@ class WeakCocoDataset(CocoDataset):
         images = {img['id']: img for img in raw['images']}
         anns_of = defaultdict(list)
         for ann in raw['annotations']:
-            if ann.get('image_id') not in images:
+            if not _is_id(ann.get('image_id')) or ann['image_id'] not in images:
                 raise WeakLabelError(f"{_where(self.ann_file, ann=ann)}: 'image_id' "
                                      f"{ann.get('image_id')!r} is not an image of the file")
             anns_of[ann['image_id']].append(ann)

@@ -38,11 +38,13 @@ def base_file():
 
 def write(tmp_path, data, name='weak.json'):
     """Write the JSON and the images it names; return the annotation file path."""
-    for img in data.get('images', []) if isinstance(data, dict) else []:
-        if isinstance(img, dict) and 'file_name' in img:
-            h, w = int(img.get('height', 40) or 40), int(img.get('width', 60) or 60)
+    images = data.get('images', []) if isinstance(data, dict) else []
+    for img in images if isinstance(images, list) else []:
+        if isinstance(img, dict) and isinstance(img.get('file_name'), str):
+            h, w = (v if isinstance(v, int) and v > 0 else d
+                    for v, d in ((img.get('height'), 40), (img.get('width'), 60)))
             cv2.imwrite(str(tmp_path / img['file_name']),
-                        np.full((max(h, 1), max(w, 1), 3), 128, np.uint8))
+                        np.full((h, w, 3), 128, np.uint8))
     path = tmp_path / name
     path.write_text(json.dumps(data) if not isinstance(data, str) else data)
     return str(path)
