@@ -206,6 +206,7 @@ class WISHHead(Mask2FormerHead):
             mask_targets = candidates[gt_inds, choice]
         else:
             mask_targets = candidates.new_zeros((0,) + tuple(candidates.shape[-2:]))
+        sampling_result.sam_choice = choice if len(pos_inds) else pos_inds  # per positive
         mask_weights = mask_pred.new_zeros((self.num_queries,))
         mask_weights[pos_inds] = 1.0
         prompt_targets = cls_score.new_zeros((self.num_queries, 2, self.prompt_dim))

@@ -1,0 +1,221 @@
+"""The quality table on the synthetic shapes: WISH from tags, points, boxes and
+equal-budget mixes, and the paper's ablations, as ratios to fully supervised Mask2Former.
+
+    python benchmarks/quality.py [--rows baseline,box,point,tag,...] [--seeds 0,1]
+        [--iters 1500] [--jobs 1] [--out work_dirs/quality]
+
+Every row trains the same tiny model (ResNet-18 from scratch, 128 px, the same
+schedule, images and seed) with ``tools/train.py`` and evaluates COCO mask AP with
+``tools/test.py`` on the same 100 validation images; only the training labels (or
+one switch) differ. Nothing is a constant: the table and the plot are made from the
+runs' own metric files. Finished runs are reused (their ``iter_<ITERS>.pth``), so
+the command resumes after an interruption. Writes ``table.md``, ``results.json`` and
+``budget.png`` (mask AP against annotation budget) in ``--out``.
+"""
+import argparse
+import glob
+import json
+import os
+import os.path as osp
+import statistics
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+M2F = 'configs/mask2former/mask2former_r18_tiny_shapes.py'
+WISH = 'configs/wish/wish_r18_tiny_shapes_hetero.py'
+COSTS = dict(tag=1, point=6, box=12)
+NUM_TRAIN = 400
+BUDGET = NUM_TRAIN * COSTS['tag']  # the paper's Table 3: every image tagged
+INFERENCE_ONLY = ('sam_decoder_inference',)
+THREADS = '2'
+
+
+def rows_table():
+    """name -> (config, label counts or None for the mask file, extra cfg-options, what)."""
+    half = BUDGET // 2
+    return {
+        'baseline': (M2F, None, [], 'Mask2Former, masks (full supervision)'),
+        'box': (WISH, dict(box=NUM_TRAIN), [], 'WISH, boxes'),
+        'point': (WISH, dict(point=NUM_TRAIN), [], 'WISH, points'),
+        'tag': (WISH, dict(tag=NUM_TRAIN), [], 'WISH, tags'),
+        'hetero': (WISH, dict(tag=134, point=133, box=133), [], 'WISH, a third each'),
+        'budget_boxes': (WISH, dict(box=BUDGET // COSTS['box']), [],
+                         f'budget {BUDGET}: boxes only'),
+        'budget_mix': (WISH, dict(tag=half, box=half // COSTS['box']), [],
+                       f'budget {BUDGET}: half tags, half boxes'),
+        'budget_tags_half': (WISH, dict(tag=BUDGET // 2), [], f'budget {BUDGET // 2}: tags only'),
+        'budget_boxes_half': (WISH, dict(box=BUDGET // 2 // COSTS['box']), [],
+                              f'budget {BUDGET // 2}: boxes only'),
+        'budget_mix_half': (WISH, dict(tag=BUDGET // 4, box=BUDGET // 4 // COSTS['box']), [],
+                            f'budget {BUDGET // 2}: half tags, half boxes'),
+        'no_prompt_head': (WISH, dict(tag=134, point=133, box=133),
+                           ['model.panoptic_head.loss_prompt=None'],
+                           'ablation: no prompt head (hetero labels)'),
+        'fixed_candidate': (WISH, dict(tag=134, point=133, box=133),
+                            ['model.panoptic_head.fixed_candidate=2'],
+                            'ablation: fixed SAM candidate (hetero labels)'),
+        'no_self_enhancement': (WISH, dict(tag=134, point=133, box=133),
+                                ['model.self_enhancement=None'],
+                                'ablation: no self-enhancement (hetero labels)'),
+        'sam_decoder_inference': (WISH, dict(tag=134, point=133, box=133),
+                                  ['model.sam_decoder_inference=box'],
+                                  'ablation (b): SAM-decoder inference (hetero labels)'),
+    }
+
+
+def budget_of(counts):
+    return sum(COSTS[t] * n for t, n in (counts or {}).items())
+
+
+def ann_name(counts):
+    return 'instances_train_' + '_'.join(f'{t}{n}' for t, n in sorted(counts.items())) + '.json'
+
+
+def sh(cmd, log):
+    with open(log, 'a') as f:
+        f.write('$ ' + ' '.join(cmd) + '\n')
+        f.flush()
+        env = dict(os.environ, OMP_NUM_THREADS=os.environ.get('OMP_NUM_THREADS', THREADS))
+        proc = subprocess.run(cmd, cwd=REPO, stdout=f, stderr=subprocess.STDOUT, env=env)
+    if proc.returncode:
+        raise RuntimeError(f'{" ".join(cmd)} failed; see {log}')
+
+
+def prepare(args):
+    data = osp.join(REPO, 'data', 'shapes')
+    if not osp.isfile(osp.join(data, 'annotations', 'instances_val.json')):
+        sh([sys.executable, 'tools/dataset_converters/make_shapes.py', data, '--seed', '0',
+            '--num-train', str(NUM_TRAIN), '--num-val', '100'], osp.join(args.out, 'data.log'))
+    for name in args.rows:
+        counts = rows_table()[name][1]
+        if counts and not osp.isfile(osp.join(data, 'annotations', ann_name(counts))):
+            sh([sys.executable, 'tools/dataset_converters/coco_to_weak.py',
+                osp.join(data, 'annotations', 'instances_train.json'),
+                osp.join(data, 'annotations', ann_name(counts)), '--counts',
+                ','.join(f'{t}={n}' for t, n in counts.items()), '--seed', '0'],
+               osp.join(args.out, 'data.log'))
+
+
+def run_row(name, seed, args):
+    config, counts, options, _ = rows_table()[name]
+    work = osp.join(args.out, f'{name}_seed{seed}')
+    # an inference-only switch tests the hetero row's checkpoint
+    trained = osp.join(args.out, f'hetero_seed{seed}') if name in INFERENCE_ONLY else work
+    os.makedirs(work, exist_ok=True)
+    log = osp.join(work, 'run.log')
+    common = ['train_dataloader.num_workers=1', 'val_dataloader.num_workers=1',
+              'test_dataloader.num_workers=1', f'randomness.seed={seed}']
+    train_opts = list(options) + common + [
+        f'train_cfg.max_iters={args.iters}', f'train_cfg.val_interval={args.iters}',
+        f'param_scheduler.end={args.iters}', f'param_scheduler.milestones=[{args.iters * 8 // 10}]',
+        f'default_hooks.checkpoint.interval={args.iters}']
+    if counts:
+        train_opts.append(f'train_dataloader.dataset.ann_file=annotations/{ann_name(counts)}')
+    ckpt = osp.join(trained, f'iter_{args.iters}.pth')
+    if not osp.isfile(ckpt):
+        if name in INFERENCE_ONLY:
+            raise RuntimeError(f'{name} needs the hetero row trained first ({ckpt})')
+        sh([sys.executable, 'tools/train.py', config, '--work-dir', work, '--resume',
+            '--cfg-options'] + train_opts, log)
+    sh([sys.executable, 'tools/test.py', config, ckpt, '--work-dir', osp.join(work, 'test'),
+        '--cfg-options'] + list(options) + common, log)
+    latest = max(glob.glob(osp.join(work, 'test', '*', '*.json')), key=osp.getmtime)
+    with open(latest) as f:
+        metrics = json.load(f)
+    return dict(row=name, seed=seed, mask_ap=metrics['coco/segm_mAP'],
+                mask_ap50=metrics['coco/segm_mAP_50'], box_ap=metrics['coco/bbox_mAP'],
+                metrics_file=osp.relpath(latest, REPO))
+
+
+def summarise(results, args):
+    table = rows_table()
+    by_row = {}
+    for r in results:
+        by_row.setdefault(r['row'], []).append(r['mask_ap'])
+    base = statistics.mean(by_row['baseline']) if 'baseline' in by_row else None
+    lines = ['| row | labels | budget | mask AP (mean) | seeds: mask AP | ratio to masks |',
+             '| --- | --- | --- | --- | --- | --- |']
+    for name in table:
+        if name not in by_row:
+            continue
+        aps = by_row[name]
+        mean = statistics.mean(aps)
+        counts = table[name][1]
+        labels = 'masks 400' if counts is None else ', '.join(
+            f'{t} {n}' for t, n in counts.items())
+        ratio = f'{mean / base:.3f}' if base else 'n/a'
+        lines.append(f'| {table[name][3]} | {labels} | {budget_of(counts) or "-"} | '
+                     f'{mean:.3f} | {", ".join(f"{a:.3f}" for a in aps)} | {ratio} |')
+    return '\n'.join(lines)
+
+
+def plot(results, path):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    series = dict(tags=('tag', 'budget_tags_half'), boxes=('budget_boxes', 'budget_boxes_half'),
+                  mix=('budget_mix', 'budget_mix_half'))
+    table = rows_table()
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    drawn = False
+    for label, names in series.items():
+        pts = []
+        for n in names:
+            aps = [r['mask_ap'] for r in results if r['row'] == n]
+            if aps:
+                pts.append((budget_of(table[n][1]), statistics.mean(aps)))
+        if pts:
+            pts.sort()
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], 'o-', label=label)
+            drawn = True
+    if not drawn:
+        return None
+    ax.set_xlabel('annotation budget (tag 1, point 6, box 12)')
+    ax.set_ylabel('mask AP (synthetic shapes val)')
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--rows', default='baseline,box,point,tag,budget_boxes,budget_mix',
+                   help=f'comma-separated, or "all": {", ".join(rows_table())}')
+    p.add_argument('--seeds', default='0')
+    p.add_argument('--iters', type=int, default=1500)
+    p.add_argument('--jobs', type=int, default=1, help='runs at a time')
+    p.add_argument('--out', default=osp.join(REPO, 'work_dirs', 'quality'))
+    args = p.parse_args(argv)
+    args.rows = list(rows_table()) if args.rows == 'all' else args.rows.split(',')
+    unknown = set(args.rows) - set(rows_table())
+    if unknown:
+        p.error(f'unknown rows {sorted(unknown)}')
+    args.out = osp.abspath(args.out)
+    os.makedirs(args.out, exist_ok=True)
+    prepare(args)
+    global THREADS
+    THREADS = str(max(1, (os.cpu_count() or 1) // args.jobs))
+    seeds = [int(s) for s in args.seeds.split(',')]
+    train_first = [r for r in args.rows if r not in INFERENCE_ONLY]
+    with ThreadPoolExecutor(args.jobs) as pool:
+        results = list(pool.map(lambda j: run_row(*j, args),
+                                [(r, s) for s in seeds for r in train_first]))
+        results += [run_row(r, s, args) for s in seeds for r in args.rows
+                    if r in INFERENCE_ONLY]
+    with open(osp.join(args.out, 'results.json'), 'w') as f:
+        json.dump(results, f, indent=1)
+    text = summarise(results, args)
+    with open(osp.join(args.out, 'table.md'), 'w') as f:
+        f.write(text + '\n')
+    print(text)
+    png = plot(results, osp.join(args.out, 'budget.png'))
+    if png:
+        print(f'plot: {png}')
+
+
+if __name__ == '__main__':
+    main()
