@@ -89,3 +89,13 @@ def test_wish_train_and_test(shapes_root, tiny_ckpt, tmp_path):
     assert det['file_name'].endswith('.png') and len(det['bbox']) == 4
     assert 'counts' in det['segmentation']
     assert len(list((work / 'demo' / 'vis').glob('*.png'))) == 6
+
+    # what the model is taught: labels, SAM's candidates, the selection, CAM peaks
+    out = run([f'{REPO}/tools/browse_weak_labels.py', str(config), '--out', str(work / 'browse'),
+               '--num', '12', '--checkpoint', str(work / 'iter_2.pth')], shapes_root)
+    page = (work / 'browse' / 'index.html').read_text()
+    assert str(work / 'browse' / 'index.html') in out and page.count('<section>') == 12
+    for kind in ('tag', 'point', 'box'):
+        assert f'<span class="type">{kind}</span>' in page
+    assert page.count('the candidate the matching selected') == 12  # every image is weak
+    assert len(list((work / 'browse' / 'img').glob('*.png'))) == 12
