@@ -10,14 +10,19 @@ from ..conftest import PYTHON, REPO, TINY, run_env  # noqa: F401 (PYTHON re-expo
 TINY_WISH = f'{REPO}/configs/wish/wish_r18_tiny_shapes_hetero.py'
 
 # A hook importable by the runs (the folder is put on PYTHONPATH): it records, on every
-# rank, each iteration's losses as the model returned them, the images of the batch and
+# rank, each iteration's losses as the model returned them, the images of the batch, digests
+# of the torch, numpy and random states before the step (after its batch is loaded) and
 # the iteration the WISH warm-up reads (MessageHub 'iter'), and writes them at the end of
 # the run to <work_dir>/rank<r>_<pid>.json.
 RECORDER = '''
+import hashlib
 import json
 import os
 import os.path as osp
+import random
 
+import numpy as np
+import torch
 from mmengine.hooks import Hook
 from mmengine.logging import MessageHub
 from mmengine.registry import HOOKS
@@ -30,8 +35,17 @@ class RankRecorderHook(Hook):
     def __init__(self):
         self.iters = []
 
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        def digest(x):
+            return hashlib.md5(repr(x).encode()).hexdigest()[:8]
+        np_state = np.random.get_state()
+        self.rng = dict(torch=digest(torch.get_rng_state().tolist()),
+                        numpy=digest([np_state[1].tolist(), np_state[2:]]),
+                        random=digest(random.getstate()),
+                        inputs=digest([float(x.double().sum()) for x in data_batch['inputs']]))
+
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
-        self.iters.append(dict(
+        self.iters.append(dict(rng_before=self.rng,
             iter=runner.iter + 1, hub_iter=int(MessageHub.get_current_instance().get_info('iter')),
             img_ids=[int(s.img_id) for s in data_batch['data_samples']],
             losses={k: float(v) for k, v in outputs.items()}))
