@@ -68,12 +68,18 @@ def _labels_panel(image, sample, classes, peaks) -> np.ndarray:
     return out
 
 
-def _candidates_panel(image, masks, iou, selected, title) -> np.ndarray:
-    """One prompt: its 3 candidates side by side, IoU score above, the selected framed."""
+def _candidates_panel(image, masks, iou, selected, title, prompt) -> np.ndarray:
+    """One prompt (drawn in white): its 3 candidates side by side, IoU score above, the
+    selected one framed."""
     tiles = []
+    p = [int(v * SCALE) for v in prompt]
     for k in range(3):
         tile = draw_instances(image, [masks[k]], [''], alpha=0.6)
         tile = cv2.resize(tile, None, fx=SCALE, fy=SCALE, interpolation=cv2.INTER_NEAREST)
+        if len(p) == 2:
+            cv2.drawMarker(tile, tuple(p), (255, 255, 255), cv2.MARKER_CROSS, 12, 2)
+        else:
+            cv2.rectangle(tile, tuple(p[:2]), tuple(p[2:]), (255, 255, 255), 2)
         if k == selected:
             cv2.rectangle(tile, (0, 0), (tile.shape[1] - 1, tile.shape[0] - 1), (0, 200, 0), 3)
         bar = np.full((16, tile.shape[1], 3), 255, np.uint8)
@@ -114,12 +120,16 @@ def browse(cfg, out_dir: str, num: int = 20, checkpoint: Optional[str] = None,
             emb = teacher.image_embeddings(inputs, mean, std)
             if sample.label_type in ('point', 'box'):
                 targets = teacher.targets(sample, hw, embedding=emb)
-                labels = (sample.gt_points.labels if sample.label_type == 'point'
-                          else sample.gt_instances.labels)
+                if sample.label_type == 'point':
+                    labels, prompts_xy = sample.gt_points.labels, sample.gt_points.points
+                else:
+                    labels = sample.gt_instances.labels
+                    prompts_xy = getattr(sample.gt_instances.bboxes, 'tensor',
+                                         sample.gt_instances.bboxes)
             elif sample.label_type == 'tag' and checkpoint and cams is not None:
                 peaks = model.pseudo_points(cams, samples)[0]
                 targets = teacher.point_targets(sample, peaks[0], hw, embedding=emb)
-                labels = peaks[1]
+                labels, prompts_xy = peaks[1], peaks[0]
             elif sample.label_type == 'tag':
                 notes.append('CAM peaks (pseudo points) need a trained checkpoint: --checkpoint')
             selected = None
@@ -146,7 +156,7 @@ def browse(cfg, out_dir: str, num: int = 20, checkpoint: Optional[str] = None,
                 pick = selected.get(j) if selected is not None else int(iou[j].argmax())
                 name = classes[int(labels[j])]
                 panels.append(_candidates_panel(image, masks_np[j], iou[j], pick,
-                                                f'#{j} {name}'))
+                                                f'#{j} {name}', prompts_xy[j].tolist()))
             if len(masks_np) > MAX_PROMPTS:
                 notes.append(f'{len(masks_np) - MAX_PROMPTS} more prompts not shown')
         width = max(p.shape[1] for p in panels)
