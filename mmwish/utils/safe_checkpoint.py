@@ -4,14 +4,46 @@ Since torch 2.6 ``torch.load`` defaults to ``weights_only=True`` and mmengine
 0.10.7 calls it without the argument, so resume and ``load_from`` fail on the
 numpy objects and ``HistoryBuffer`` that a Runner saves. We keep
 ``weights_only=True`` and allow-list exactly those globals, nothing else.
+A checkpoint that carries any other pickled object is refused with
+:class:`CheckpointRefusedError`, naming the file and the object.
 """
+import os.path as osp
 import pickle
+import re
 
 import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
 
 _REGISTERED = False
+
+
+class CheckpointRefusedError(pickle.UnpicklingError):
+    """A checkpoint holds pickled Python objects beyond tensors and mmengine's state."""
+
+
+def refused(path, error: Exception) -> CheckpointRefusedError:
+    """The clear error for a checkpoint that ``torch.load(weights_only=True)`` refused."""
+    found = re.search(r'GLOBAL ([\w.]+)', str(error))
+    detail = f'it names {found.group(1)}' if found else str(error).split('\n')[0][:200]
+    return CheckpointRefusedError(
+        f'checkpoint {path} is refused: it carries pickled Python objects besides tensors '
+        f'and mmengine\'s training state ({detail}). Checkpoints are loaded with '
+        'weights_only=True so that a file cannot run code; use a checkpoint saved by '
+        'mmengine or torch.save(model.state_dict(), path), or re-save this one from a '
+        'trusted session with its state dict alone')
+
+
+def load_from_local(filename, map_location):
+    """mmengine's loader of local checkpoints (``load_checkpoint``, ``load_from``,
+    ``--resume``) with ``weights_only=True`` and a clear refusal."""
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'{filename} can not be found.')
+    try:
+        return torch.load(filename, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise refused(filename, e) from None
 
 
 def history_buffer_getattr(obj, name):
@@ -65,4 +97,9 @@ def register_safe_globals() -> None:
     if _REGISTERED or not hasattr(torch.serialization, 'add_safe_globals'):
         return
     torch.serialization.add_safe_globals(safe_globals())
+    from mmengine.runner import CheckpointLoader
+    # replaces mmengine's own loader for local paths (prefix ''): it calls torch.load with
+    # the same default (weights_only) but passes on torch's message, which advises
+    # turning the check off
+    CheckpointLoader.register_scheme(prefixes='', force=True)(load_from_local)
     _REGISTERED = True

@@ -92,3 +92,82 @@ def test_no_code_turns_weights_only_off():
                  for p in (REPO / d).rglob('*.py')
                  if '.mim' not in p.parts and pattern.search(p.read_text())]
     assert offenders == []
+
+
+class _RunsCode:
+    """Unpickling it would run a shell command that writes a marker file."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f'touch {self.marker}',))
+
+
+class _Custom:
+    """An arbitrary class instance (not allow-listed)."""
+
+
+@pytest.fixture(params=['code', 'object'])
+def evil_checkpoint(request, tmp_path):
+    marker = tmp_path / 'pwned'
+    payload = _RunsCode(marker) if request.param == 'code' else _Custom()
+    path = tmp_path / 'evil.pth'
+    torch.save(dict(state_dict={'weight': torch.ones(1, 1), 'bias': torch.zeros(1)},
+                    meta=dict(note=payload)), path)
+    name = 'system' if request.param == 'code' else '_Custom'
+    return path, marker, name
+
+
+def test_mmengine_load_paths_refuse_pickled_objects(evil_checkpoint):
+    """load_checkpoint (load_from) and _load_checkpoint (Runner.resume / --resume)."""
+    from mmengine.runner import load_checkpoint
+    from mmengine.runner.checkpoint import _load_checkpoint
+
+    from mmwish.utils.safe_checkpoint import CheckpointRefusedError
+    path, marker, name = evil_checkpoint
+    for load in (lambda: load_checkpoint(torch.nn.Linear(1, 1), str(path)),
+                 lambda: _load_checkpoint(str(path), map_location='cpu')):
+        with pytest.raises(CheckpointRefusedError) as err:
+            load()
+        msg = str(err.value)
+        assert msg.startswith(f'checkpoint {path} is refused: it carries pickled Python objects')
+        assert name in msg and 'weights_only=True' in msg
+        assert 'weights_only` set to `False' not in msg  # no advice to turn safety off
+    assert not marker.exists()
+
+
+def test_runner_resume_refuses_pickled_objects(evil_checkpoint, tmp_path):
+    from mmengine.model import BaseModel
+    from mmengine.runner import Runner
+
+    from mmwish.utils.safe_checkpoint import CheckpointRefusedError
+
+    class Tiny(BaseModel):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(1, 1)
+
+        def forward(self, *args, **kwargs):
+            return {}
+
+    path, marker, name = evil_checkpoint
+    runner = Runner(model=Tiny(), work_dir=str(tmp_path / 'work'), default_scope='mmengine')
+    with pytest.raises(CheckpointRefusedError, match=f'{path} is refused.*{name}'):
+        runner.resume(str(path))
+    assert not marker.exists()
+
+
+def test_sam_checkpoint_with_pickled_objects_is_refused(evil_checkpoint):
+    from mmwish.teachers import build_sam_model
+    from mmwish.teachers.sam_builder import SAMCheckpointError, load_sam_checkpoint
+
+    from ..conftest import TINY
+    path, marker, _ = evil_checkpoint
+    sam = build_sam_model('custom', **TINY)
+    with pytest.raises(SAMCheckpointError) as err:
+        load_sam_checkpoint(sam, str(path), 'custom')
+    msg = str(err.value)
+    assert f'SAM checkpoint {path} holds pickled Python objects besides tensors' in msg
+    assert 'refused (loaded with weights_only=True)' in msg and 'state_dict()' in msg
+    assert not marker.exists()
