@@ -27,7 +27,7 @@ if [ ! -f $ANN/instances_train_hetero.json ]; then
 fi
 if [ ! -f "$SAM" ]; then
   echo "[demo] $SAM is missing: training the small SAM (about 20 minutes on 2 cores)"
-  "$PY" tools/train_sam_shapes.py --out "$SAM"
+  "$PY" tools/train_sam_shapes.py --out "$SAM" --stop-at 1500
 fi
 echo "[demo] SAM cache: candidates of every point/box label, embeddings of tag images"
 "$PY" tools/sam_cache.py "$CONFIG" --out data/sam_cache

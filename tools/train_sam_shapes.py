@@ -1,7 +1,7 @@
 """Train the small SAM teacher of the shapes configs, from scratch, on shapes of other
 classes than the benchmark's, and report its mIoU for point and box prompts.
 
-    python tools/train_sam_shapes.py --out checkpoints/sam_tiny_shapes.pth
+    python tools/train_sam_shapes.py --out checkpoints/sam_tiny_shapes.pth --stop-at 1500
     python tools/train_sam_shapes.py --eval-only checkpoints/sam_tiny_shapes.pth
 
 The checkpoint is a plain state dict (loads with weights_only=True); a JSON report
@@ -27,6 +27,8 @@ def parse_args(argv=None):
     p.add_argument('--lr', type=float, default=SAMTrainConfig.lr)
     p.add_argument('--seed', type=int, default=SAMTrainConfig.seed)
     p.add_argument('--threads', type=int, default=0, help='torch threads (0: torch default)')
+    p.add_argument('--stop-at', type=int, default=0,
+                   help='stop the --iters schedule after this many iterations')
     p.add_argument('--save-interval', type=int, default=500,
                    help='also write the checkpoint every N iterations')
     p.add_argument('--eval-images', type=int, default=200)
@@ -59,13 +61,14 @@ def main(argv=None):
                          seed=args.seed)
     start = time.time()
     sam = train_sam(cfg, on_checkpoint=lambda s, it: save(s, args.out),
-                    checkpoint_interval=args.save_interval)
+                    checkpoint_interval=args.save_interval, stop_at=args.stop_at)
     minutes = (time.time() - start) / 60
     save(sam, args.out)
     report = dict(config=vars(cfg), arch=SHAPES_SAM_ARCH, train_minutes=round(minutes, 1),
                   threads=torch.get_num_threads(),
                   eval=evaluate_both(sam, args.eval_images))
     report['config']['classes'] = list(cfg.classes)
+    report['config']['stop_at'] = args.stop_at
     with open(osp.splitext(args.out)[0] + '.json', 'w') as f:
         json.dump(report, f, indent=1)
     print(json.dumps(report['eval'], indent=1))

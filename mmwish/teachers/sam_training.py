@@ -127,9 +127,10 @@ def image_batch(cfg: ShapesConfig, split: str, indices: Sequence[int], size: int
 
 
 def train_sam(cfg: SAMTrainConfig, log=print, log_interval: int = 50, on_checkpoint=None,
-              checkpoint_interval: int = 0):
+              checkpoint_interval: int = 0, stop_at: int = 0):
     """Train the small SAM from scratch; returns it in eval mode. ``on_checkpoint(sam, it)``
-    is called every ``checkpoint_interval`` iterations."""
+    is called every ``checkpoint_interval`` iterations; ``stop_at`` ends the schedule of
+    ``cfg.iters`` early, at that iteration."""
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     sam = build_sam_model('custom', **SHAPES_SAM_ARCH)
@@ -140,7 +141,7 @@ def train_sam(cfg: SAMTrainConfig, log=print, log_interval: int = 50, on_checkpo
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda it: min(1.0, (it + 1) / cfg.warmup) * (
         0.1 if it >= int(0.85 * cfg.iters) else 1.0))
     start, seen = time.time(), 0
-    for it in range(cfg.iters):
+    for it in range(min(cfg.iters, stop_at or cfg.iters)):
         images, masks = image_batch(data_cfg, 'train', range(seen, seen + cfg.batch_size), size)
         seen += cfg.batch_size
         embeddings = sam.image_encoder(images)
