@@ -18,6 +18,6 @@ from .utils.safe_checkpoint import register_safe_globals  # noqa: E402
 
 register_safe_globals()
 
-from . import datasets, models, teachers  # noqa: E402,F401  (registers components)
+from . import datasets, engine, models, teachers  # noqa: E402,F401  (registers components)
 
 __all__ = ['__version__', 'DependencyError']

@@ -128,3 +128,5 @@ model_wrapper_cfg = dict(
     type='MMDistributedDataParallel', device_ids=None, broadcast_buffers=False,
     find_unused_parameters=False)
 auto_scale_lr = dict(base_batch_size=4)
+# torch's RNG states go into checkpoints, so --resume continues bit for bit (CPU)
+custom_hooks = [dict(type='RNGStateHook')]

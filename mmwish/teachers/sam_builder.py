@@ -9,6 +9,7 @@ for each way they can be wrong.
 import hashlib
 import os.path as osp
 import pickle
+import re
 from functools import partial
 from typing import Dict, Optional, Sequence
 
@@ -102,10 +103,12 @@ def read_sam_state_dict(path: str) -> Dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as e:
+        found = re.search(r'GLOBAL ([\w.]+)', str(e))
+        what = found.group(1) if found else 'an object that is not allow-listed'
         raise SAMCheckpointError(
-            f'SAM checkpoint {path} holds pickled Python objects besides tensors and is '
-            f'refused (loaded with weights_only=True): {str(e).splitlines()[0]}; save '
-            'its state dict alone with torch.save(model.state_dict(), path)') from None
+            f'SAM checkpoint {path} holds pickled Python objects besides tensors ({what}) and '
+            'is refused (loaded with weights_only=True); save its state dict alone with '
+            'torch.save(model.state_dict(), path)') from None
     except Exception as e:  # truncated zip, not a torch file, ...
         raise SAMCheckpointError(
             f'SAM checkpoint {path} cannot be read as a PyTorch checkpoint (corrupt or '

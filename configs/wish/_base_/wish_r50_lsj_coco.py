@@ -45,3 +45,4 @@ train_dataloader = dict(
         type='WeakCocoDataset',
         ann_file='annotations/instances_train2017_hetero.json',
         pipeline=train_pipeline))
+custom_hooks = [dict(type='RNGStateHook')]

@@ -3,7 +3,7 @@ uninterrupted one in deterministic mode."""
 import torch
 from mmdet.registry import HOOKS
 from mmengine import dist
-from mmengine.hooks import Hook
+from mmengine.hooks import CheckpointHook, Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
@@ -33,16 +33,51 @@ class RNGStateHook(Hook):
     (a warning says so): the run stays correct, not bit-identical.
     """
 
-    priority = 'VERY_LOW'
+    # before CheckpointHook (VERY_LOW) in after_train_iter/epoch, so the states are
+    # gathered on every rank before rank 0 alone saves (Runner.save_checkpoint is
+    # master_only: a collective inside before_save_checkpoint would hang)
+    priority = 'LOW'
 
-    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        # every rank reaches here (Runner.save_checkpoint); only rank 0 writes the file
+    def __init__(self):
+        self._gathered = None
+
+    def _gather(self) -> dict:
         state = dict(torch=torch.stack(dist.all_gather(torch.get_rng_state())))
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             # a CPU tensor: mmengine's all_gather moves it to the backend's device and back
             state['cuda'] = torch.stack(dist.all_gather(torch.cuda.get_rng_state()))
         state['world_size'] = dist.get_world_size()
-        checkpoint.setdefault('meta', {})['rng_state'] = state
+        return state
+
+    @staticmethod
+    def _will_save(runner, hook_self, by_epoch: bool) -> bool:
+        for hook in runner.hooks:
+            if isinstance(hook, CheckpointHook) and hook.by_epoch == by_epoch \
+                    and hook.interval > 0:
+                if by_epoch:
+                    return hook_self.every_n_epochs(runner, hook.interval) or (
+                        hook.save_last and hook_self.is_last_train_epoch(runner))
+                return hook_self.every_n_train_iters(runner, hook.interval) or (
+                    hook.save_last and hook_self.is_last_train_iter(runner))
+        return False
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        if self._will_save(runner, self, by_epoch=False):
+            self._gathered = self._gather()  # every rank takes part
+
+    def after_train_epoch(self, runner) -> None:
+        if self._will_save(runner, self, by_epoch=True):
+            self._gathered = self._gather()
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        # rank 0 only; without a gathered state (a save outside the schedule) one process
+        # can still record its own
+        state = self._gathered
+        if state is None and dist.get_world_size() == 1:
+            state = self._gather()
+        self._gathered = None
+        if state is not None:
+            checkpoint.setdefault('meta', {})['rng_state'] = state
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         if not getattr(runner, '_resume', False):

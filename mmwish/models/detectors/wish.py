@@ -69,7 +69,8 @@ class WISH(Mask2Former):
             if not self.teacher_cfg:
                 raise ValueError('WISH needs model.teacher (a SAMTeacher config with the SAM '
                                  'checkpoint) to train on point, box and tag images')
-            teacher = MODELS.build(self.teacher_cfg)
+            with torch.random.fork_rng(devices=[]):  # leave the training's RNG stream alone
+                teacher = MODELS.build(self.teacher_cfg)
             width = teacher.sam.prompt_encoder.embed_dim
             if width != self.panoptic_head.prompt_dim:
                 raise ValueError(
