@@ -121,7 +121,15 @@ def run_row(name, seed, args):
             '--cfg-options'] + train_opts, log)
     sh([sys.executable, 'tools/test.py', config, ckpt, '--work-dir', osp.join(work, 'test'),
         '--cfg-options'] + list(options) + common, log)
-    latest = max(glob.glob(osp.join(work, 'test', '*', '*.json')), key=osp.getmtime)
+    return tested(name, seed, args)
+
+
+def tested(name, seed, args):
+    """The row's test metrics, or None when it was not tested yet."""
+    found = glob.glob(osp.join(args.out, f'{name}_seed{seed}', 'test', '*', '*.json'))
+    if not found:
+        return None
+    latest = max(found, key=osp.getmtime)
     with open(latest) as f:
         metrics = json.load(f)
     return dict(row=name, seed=seed, mask_ap=metrics['coco/segm_mAP'],
@@ -189,6 +197,8 @@ def main(argv=None):
     p.add_argument('--iters', type=int, default=1500)
     p.add_argument('--jobs', type=int, default=1, help='runs at a time')
     p.add_argument('--out', default=osp.join(REPO, 'work_dirs', 'quality'))
+    p.add_argument('--summarise-only', action='store_true',
+                   help='no runs: the table of the rows already tested in --out')
     args = p.parse_args(argv)
     args.rows = list(rows_table()) if args.rows == 'all' else args.rows.split(',')
     unknown = set(args.rows) - set(rows_table())
@@ -196,6 +206,10 @@ def main(argv=None):
         p.error(f'unknown rows {sorted(unknown)}')
     args.out = osp.abspath(args.out)
     os.makedirs(args.out, exist_ok=True)
+    if args.summarise_only:
+        results = [r for r in (tested(n, int(s), args) for s in args.seeds.split(',')
+                               for n in args.rows) if r]
+        return report(results, args)
     prepare(args)
     global THREADS
     THREADS = str(max(1, (os.cpu_count() or 1) // args.jobs))
@@ -206,6 +220,10 @@ def main(argv=None):
                                 [(r, s) for s in seeds for r in train_first]))
         results += [run_row(r, s, args) for s in seeds for r in args.rows
                     if r in INFERENCE_ONLY]
+    report(results, args)
+
+
+def report(results, args):
     with open(osp.join(args.out, 'results.json'), 'w') as f:
         json.dump(results, f, indent=1)
     text = summarise(results, args)
