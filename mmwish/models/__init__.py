@@ -1,3 +1,4 @@
+from . import layers  # noqa: F401  (autocast-safe deformable attention)
 from .dense_heads import PROMPT_TYPES, WISHHead
 from .detectors import WISH
 from .losses import PromptKLLoss, prompt_kl, prompt_kl_matrix
