@@ -31,6 +31,7 @@ model = dict(
     sam_cache=None,
     loss_cam_weight=1.0,
     self_enhancement=dict(loss_weight=1.0, warmup_iters=500, score_thr=0.5),
+    pseudo_point_warmup=300,
     sam_decoder_inference=None)
 
 image_size = (128, 128)

@@ -25,6 +25,7 @@ model = dict(
     sam_cache=None,
     loss_cam_weight=1.0,
     self_enhancement=dict(loss_weight=1.0, warmup_iters=20000, score_thr=0.5),
+    pseudo_point_warmup=5000,
     sam_decoder_inference=None)
 
 backend_args = None

@@ -11,7 +11,8 @@ model = dict(
                        loss_cls=dict(class_weight=[1.0] * num_classes + [0.1])),
     panoptic_fusion_head=dict(num_things_classes=num_classes),
     cam_neck=dict(num_classes=num_classes),
-    self_enhancement=dict(warmup_iters=5000))
+    self_enhancement=dict(warmup_iters=5000),
+    pseudo_point_warmup=2000)
 
 train_dataloader = dict(
     dataset=dict(

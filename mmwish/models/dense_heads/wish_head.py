@@ -201,6 +201,8 @@ class WISHHead(Mask2FormerHead):
         target_labels = labels.new_full((self.num_queries,), self.num_classes, dtype=torch.long)
         target_labels[pos_inds] = labels[gt_inds]
         label_weights = labels.new_ones((self.num_queries,))
+        if img_meta.get('ignore_in_head'):  # e.g. a tag image before its pseudo points
+            label_weights = label_weights * 0
         if len(pos_inds):
             choice = sampled_gt.sam_choice[gt_inds, pos_inds]
             mask_targets = candidates[gt_inds, choice]
@@ -255,7 +257,7 @@ class WISHHead(Mask2FormerHead):
 
         class_weight = cls_scores.new_tensor(self.class_weight)
         loss_cls = self.loss_cls(cls_scores.flatten(0, 1), labels, label_weights,
-                                 avg_factor=class_weight[labels].sum())
+                                 avg_factor=(class_weight[labels] * label_weights).sum())
         num_total_masks = max(reduce_mean(cls_scores.new_tensor([avg_factor])), 1)
         loss_mask, loss_dice = self.mask_losses(mask_preds[mask_weights > 0], mask_targets_list,
                                                 num_total_masks)

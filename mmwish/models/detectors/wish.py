@@ -35,6 +35,9 @@ class WISH(Mask2Former):
         loss_cam_weight (float): ``l_cam``.
         self_enhancement (dict, optional): ``loss_weight`` (``l_se``),
             ``warmup_iters`` and ``score_thr`` (``tau_se``); None switches it off.
+        pseudo_point_warmup (int): for this many iterations tag images train the CAMs
+            only (their peaks of untrained CAMs would be random points); after it,
+            their CAM peaks become pseudo points.
         sam_decoder_inference (str, optional): ``'point'`` or ``'box'``: decode test
             masks with SAM's frozen mask decoder from the predicted latents of that
             prompt type (the paper's ablation b); None is plain Mask2Former.
@@ -45,6 +48,7 @@ class WISH(Mask2Former):
                  sam_cache: Optional[str] = None, loss_cam_weight: float = 1.0,
                  self_enhancement: Optional[dict] = dict(  # noqa: B006 (read only)
                      loss_weight=1.0, warmup_iters=1000, score_thr=0.5),
+                 pseudo_point_warmup: int = 0,
                  sam_decoder_inference: Optional[str] = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.cam_neck = MODELS.build(cam_neck) if cam_neck else None
@@ -53,6 +57,7 @@ class WISH(Mask2Former):
         self._teacher = {}  # built lazily, outside the module tree
         self.loss_cam_weight = loss_cam_weight
         self.self_enhancement = self_enhancement
+        self.pseudo_point_warmup = pseudo_point_warmup
         if self_enhancement is not None and self.cam_neck is None:
             raise ValueError('self_enhancement needs a cam_neck; set self_enhancement=None')
         if sam_decoder_inference not in (None,) + PROMPT_TYPES:
@@ -102,7 +107,11 @@ class WISH(Mask2Former):
         box and tag image; mask images keep their masks."""
         batch_hw = tuple(batch_inputs.shape[-2:])
         weak = [i for i, s in enumerate(batch_data_samples)
-                if s.metainfo.get('label_type', 'mask') != 'mask']
+                if s.metainfo.get('label_type', 'mask') != 'mask'
+                and not (s.label_type == 'tag' and pseudo_points.get(i) is None)]
+        for i, sample in enumerate(batch_data_samples):
+            if sample.metainfo.get('label_type') == 'tag' and pseudo_points.get(i) is None:
+                self._ignore_in_head(sample, out_hw)
         embeddings = self._embeddings(batch_inputs, weak)
         for i in weak:
             sample = batch_data_samples[i]
@@ -121,14 +130,30 @@ class WISH(Mask2Former):
                 prompt_types=torch.full((len(labels),), type_index, dtype=torch.long,
                                         device=labels.device))
 
+    def _ignore_in_head(self, sample, out_hw) -> None:
+        """A tag image during the pseudo-point warm-up: no target, no class loss."""
+        dim = self.panoptic_head.prompt_dim
+        device = sample.gt_tags.device
+        sample.sam_targets = InstanceData(
+            labels=torch.zeros(0, dtype=torch.long, device=device),
+            latents=torch.zeros((0, 2, dim), device=device),
+            candidates=torch.zeros((0, 3) + tuple(out_hw), dtype=torch.bool, device=device),
+            prompt_types=torch.zeros(0, dtype=torch.long, device=device))
+        sample.set_metainfo(dict(ignore_in_head=True))
+
+    def _iter(self) -> int:
+        return MessageHub.get_current_instance().get_info('iter', 0)
+
     def pseudo_points(self, cams: Optional[Tensor], batch_data_samples: SampleList) -> dict:
         """CAM peaks of the tag images, as points inside each image (METHOD.md, "Tags to
-        points")."""
+        points"); None for each tag image during ``pseudo_point_warmup``."""
         rows = [i for i, s in enumerate(batch_data_samples)
                 if s.metainfo.get('label_type') == 'tag']
         if rows and cams is None:
             raise ValueError('tag images need model.cam_neck (their pseudo points come from '
                              'its CAM peaks)')
+        if self._iter() < self.pseudo_point_warmup:
+            return {i: None for i in rows}
         out = {}
         for i in rows:
             sample = batch_data_samples[i]
@@ -144,8 +169,7 @@ class WISH(Mask2Former):
         iteration, so a resumed run resumes the warm-up too)."""
         if self.self_enhancement is None:
             return False
-        it = MessageHub.get_current_instance().get_info('iter', 0)
-        return it >= self.self_enhancement.get('warmup_iters', 0)
+        return self._iter() >= self.self_enhancement.get('warmup_iters', 0)
 
     def self_enhancement_loss(self, cams: Tensor, cls_scores: Tensor, mask_preds: Tensor,
                               batch_data_samples: SampleList) -> Tensor:

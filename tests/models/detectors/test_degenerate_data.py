@@ -58,6 +58,7 @@ def build(tiny_ckpt, root):
     cfg.model.cam_neck.peak.threshold = 2.0
     # L_se from the first step, with every query's mask as target
     cfg.model.self_enhancement = dict(loss_weight=1.0, warmup_iters=0, score_thr=0.0)
+    cfg.model.pseudo_point_warmup = 0  # tag images get pseudo points from the first step
     ds_cfg = cfg.train_dataloader.dataset
     ds_cfg.update(data_root=str(root) + '/', ann_file='annotations/degenerate.json',
                   filter_cfg=None)

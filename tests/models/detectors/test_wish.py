@@ -40,6 +40,7 @@ def wish_cfg(tiny_ckpt, hetero_root, **model):
     cfg = Config.fromfile(CONFIG)
     cfg.model.teacher.update(checkpoint=tiny_ckpt, arch=TINY)
     cfg.model.panoptic_head.prompt_dim = TINY['prompt_embed_dim']
+    cfg.model.pseudo_point_warmup = 0  # tag images get pseudo points from the first step
     cfg.model.update(model)
     cfg.train_dataloader.dataset.data_root = str(hetero_root) + '/'
     return cfg
@@ -193,3 +194,29 @@ def test_non_finite_loss_names_iteration_term_and_images(tiny_ckpt, hetero_root)
     assert 'iteration 42: loss_cam=nan' in msg and 'loss_cls' not in msg
     for s in data['data_samples']:
         assert f"{s.img_id} ({s.img_path}, {s.label_type})" in msg
+
+
+def test_tag_images_train_only_the_cams_during_the_pseudo_point_warmup(built):
+    cfg, model = built
+    model.train()
+    data = model.data_preprocessor(next(batches(cfg)), True)
+    hub = MessageHub.get_current_instance()
+    assert Config.fromfile(CONFIG).model.pseudo_point_warmup == 300
+    model.pseudo_point_warmup = 300
+    try:
+        hub.update_info('iter', 299)
+        model.loss(data['inputs'], data['data_samples'])
+        tag = data['data_samples'][0]
+        assert tag.label_type == 'tag' and tag.ignore_in_head and len(tag.sam_targets) == 0
+        head = model.panoptic_head
+        cls = torch.zeros(head.num_queries, head.num_classes + 1)
+        out = head._get_targets_single(cls, torch.zeros(head.num_queries, 8, 8),
+                                       tag.sam_targets, tag.metainfo, None)
+        assert out[1].sum() == 0 and out[3].sum() == 0  # no class and no mask loss
+        hub.update_info('iter', 300)
+        data = model.data_preprocessor(next(batches(cfg)), True)
+        model.loss(data['inputs'], data['data_samples'])
+        assert len(data['data_samples'][0].sam_targets) > 0
+    finally:
+        hub.update_info('iter', 0)
+        model.pseudo_point_warmup = 0
