@@ -127,7 +127,7 @@ def browse(cfg, out_dir: str, num: int = 20, checkpoint: Optional[str] = None,
                     prompts_xy = getattr(sample.gt_instances.bboxes, 'tensor',
                                          sample.gt_instances.bboxes)
             elif sample.label_type == 'tag' and checkpoint and cams is not None:
-                peaks = model.pseudo_points(cams, samples)[0]
+                peaks = model.pseudo_points(cams, samples, warmup=False)[0]
                 targets = teacher.point_targets(sample, peaks[0], hw, embedding=emb)
                 labels, prompts_xy = peaks[1], peaks[0]
             elif sample.label_type == 'tag':

@@ -80,7 +80,9 @@ def write_config(folder, data, tiny_ckpt, extra=''):
         f"_base_ = ['{TINY_WISH}']\n"
         "custom_imports = dict(imports=['mmwish', 'rank_recorder'], allow_failed_imports=False)\n"
         f"model = dict(panoptic_head=dict(prompt_dim={TINY['prompt_embed_dim']}),\n"
-        f"             teacher=dict(checkpoint='{tiny_ckpt}', arch={TINY!r}))\n"
+        f"             teacher=dict(checkpoint='{tiny_ckpt}', arch={TINY!r}),\n"
+        # pseudo points from the first step: every image of these few steps trains the head
+        "             pseudo_point_warmup=0)\n"
         "train_dataloader = dict(batch_size=1, num_workers=0, persistent_workers=False,\n"
         f"                        dataset=dict(data_root='{data}/'))\n"
         "val_cfg = None\nval_dataloader = None\nval_evaluator = None\n"

@@ -144,15 +144,17 @@ class WISH(Mask2Former):
     def _iter(self) -> int:
         return MessageHub.get_current_instance().get_info('iter', 0)
 
-    def pseudo_points(self, cams: Optional[Tensor], batch_data_samples: SampleList) -> dict:
+    def pseudo_points(self, cams: Optional[Tensor], batch_data_samples: SampleList,
+                      warmup: bool = True) -> dict:
         """CAM peaks of the tag images, as points inside each image (METHOD.md, "Tags to
-        points"); None for each tag image during ``pseudo_point_warmup``."""
+        points"); None for each tag image during ``pseudo_point_warmup`` (unless
+        ``warmup`` is False)."""
         rows = [i for i, s in enumerate(batch_data_samples)
                 if s.metainfo.get('label_type') == 'tag']
         if rows and cams is None:
             raise ValueError('tag images need model.cam_neck (their pseudo points come from '
                              'its CAM peaks)')
-        if self._iter() < self.pseudo_point_warmup:
+        if warmup and self._iter() < self.pseudo_point_warmup:
             return {i: None for i in rows}
         out = {}
         for i in rows:
