@@ -1,4 +1,6 @@
 """PNG overlays of instance masks: ground truth beside predictions."""
+import os
+import os.path as osp
 from typing import Dict, List, Optional, Sequence
 
 import cv2
@@ -49,8 +51,6 @@ def coco_overlays(gt: dict, results: List[dict], image_dir: str, out_dir: str, n
                   score_thr: float = 0.3) -> List[str]:
     """Write ``num`` PNGs (ground truth | predictions above ``score_thr``) for the first
     images of a COCO file and COCO-format segmentation results; return their paths."""
-    import os
-    import os.path as osp
     os.makedirs(out_dir, exist_ok=True)
     names = {c['id']: c['name'] for c in gt['categories']}
     by_image: Dict[int, List[dict]] = {}

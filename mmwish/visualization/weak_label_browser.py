@@ -16,7 +16,7 @@ from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
 
-from ..models.dense_heads.wish_head import PROMPT_TYPES
+from ..models.detectors.wish import sam_target_instances
 from .overlays import PALETTE, draw_instances
 
 SCALE = 2
@@ -134,13 +134,9 @@ def browse(cfg, out_dir: str, num: int = 20, checkpoint: Optional[str] = None,
                 notes.append('CAM peaks (pseudo points) need a trained checkpoint: --checkpoint')
             selected = None
             if targets is not None and checkpoint:
-                from mmengine.structures import InstanceData
                 x = model.neck(feats) if model.with_neck else feats
                 cls, masks, prompts = model.panoptic_head(x, samples, with_prompts=True)
-                gt = InstanceData(labels=labels.long(), latents=targets['latents'],
-                                  candidates=targets['masks'],
-                                  prompt_types=torch.full((len(labels),),
-                                                          PROMPT_TYPES.index(targets['type'])))
+                gt = sam_target_instances(targets, labels)
                 res = model.panoptic_head.weak_targets_single(
                     cls[-1][0], masks[-1][0], gt, sample.metainfo,
                     None if prompts[-1] is None else prompts[-1][0])[6]

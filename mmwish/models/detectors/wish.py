@@ -15,6 +15,15 @@ from ..necks.cam_neck import self_enhancement_loss, self_enhancement_target
 from ..utils import check_finite_losses
 
 
+def sam_target_instances(out: dict, labels: Tensor) -> InstanceData:
+    """:class:`WISHHead`'s weak targets of one image from the teacher's ``targets`` or
+    ``point_targets`` output and the prompts' class labels."""
+    return InstanceData(
+        labels=labels.long(), latents=out['latents'], candidates=out['masks'],
+        prompt_types=torch.full((len(labels),), PROMPT_TYPES.index(out['type']),
+                                dtype=torch.long, device=labels.device))
+
+
 @MODELS.register_module()
 class WISH(Mask2Former):
     """Mask2Former trained from tags, points, boxes and masks (METHOD.md, "Total").
@@ -124,11 +133,7 @@ class WISH(Mask2Former):
                 out = self.teacher.targets(sample, **kwargs)
                 labels = (sample.gt_points.labels if sample.label_type == 'point'
                           else sample.gt_instances.labels)
-            type_index = PROMPT_TYPES.index(out['type'])
-            sample.sam_targets = InstanceData(
-                labels=labels.long(), latents=out['latents'], candidates=out['masks'],
-                prompt_types=torch.full((len(labels),), type_index, dtype=torch.long,
-                                        device=labels.device))
+            sample.sam_targets = sam_target_instances(out, labels)
 
     def _ignore_in_head(self, sample, out_hw) -> None:
         """A tag image during the pseudo-point warm-up: no target, no class loss."""

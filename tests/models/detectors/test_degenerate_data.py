@@ -7,14 +7,12 @@ import numpy as np
 import pytest
 import torch
 from mmdet.registry import DATASETS, MODELS
-from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 
 from mmwish.datasets.synthetic_shapes import ShapesConfig, generate
-from tests.conftest import TINY
 
-from .test_wish import CONFIG
+from .test_wish import wish_cfg
 
 
 @pytest.fixture(scope='module')
@@ -51,17 +49,13 @@ def degenerate_root(tmp_path_factory):
 
 def build(tiny_ckpt, root):
     init_default_scope('mmdet')
-    cfg = Config.fromfile(CONFIG)
-    cfg.model.teacher.update(checkpoint=tiny_ckpt, arch=TINY)
-    cfg.model.panoptic_head.prompt_dim = TINY['prompt_embed_dim']
+    # L_se from the first step, with every query's mask as target
+    cfg = wish_cfg(tiny_ckpt, root, self_enhancement=dict(loss_weight=1.0, warmup_iters=0,
+                                                          score_thr=0.0))
     # no CAM value reaches 2 after normalising to [0, 1]: only the global maximum is a peak
     cfg.model.cam_neck.peak.threshold = 2.0
-    # L_se from the first step, with every query's mask as target
-    cfg.model.self_enhancement = dict(loss_weight=1.0, warmup_iters=0, score_thr=0.0)
-    cfg.model.pseudo_point_warmup = 0  # tag images get pseudo points from the first step
     ds_cfg = cfg.train_dataloader.dataset
-    ds_cfg.update(data_root=str(root) + '/', ann_file='annotations/degenerate.json',
-                  filter_cfg=None)
+    ds_cfg.update(ann_file='annotations/degenerate.json', filter_cfg=None)
     ds = DATASETS.build(ds_cfg)
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
