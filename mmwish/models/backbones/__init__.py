@@ -1,0 +1,1 @@
+"""Backbone pretraining for the synthetic shapes (no registered backbone of its own)."""
