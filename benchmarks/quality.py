@@ -178,7 +178,8 @@ def plot(results, path):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    series = dict(tags=('tag', 'budget_tags_half'), boxes=('budget_boxes', 'budget_boxes_half'),
+    series = dict(tags=('tag', 'budget_tags_half'),
+                  boxes=('budget_boxes', 'budget_boxes_half', 'box'),
                   mix=('budget_mix', 'budget_mix_half'))
     table = rows_table()
     fig, ax = plt.subplots(figsize=(5, 3.5))
@@ -195,6 +196,7 @@ def plot(results, path):
             drawn = True
     if not drawn:
         return None
+    ax.set_xscale('log')
     ax.set_xlabel('annotation budget (tag 1, point 6, box 12)')
     ax.set_ylabel('mask AP (synthetic shapes val)')
     ax.legend()

@@ -1,0 +1,55 @@
+import argparse
+import importlib.util
+import os.path as osp
+
+import torch
+from mmdet.registry import MODELS
+from mmengine.config import Config, DictAction
+from mmengine.registry import init_default_scope
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+spec = importlib.util.spec_from_file_location('quality', osp.join(REPO, 'benchmarks', 'quality.py'))
+quality = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(quality)
+
+
+def test_equal_budget_rows_spend_the_tag_budget():
+    rows = quality.rows_table()
+    budget = quality.BUDGET
+    assert quality.budget_of(rows['tag'][1]) == budget == 400
+    # boxes cost 12: as many as the budget buys, never more
+    assert budget - 12 < quality.budget_of(rows['budget_boxes'][1]) <= budget
+    mix = rows['budget_mix'][1]
+    assert mix['tag'] == budget // 2 and mix['box'] == budget // 2 // 12
+    assert quality.budget_of(rows['budget_mix_half'][1]) <= budget // 2
+
+
+def test_summary_ratios_come_from_the_runs():
+    results = [dict(row='baseline', seed=0, mask_ap=0.4), dict(row='baseline', seed=1, mask_ap=0.2),
+               dict(row='box', seed=0, mask_ap=0.27)]
+    text = quality.summarise(results, None)
+    box = [line for line in text.splitlines() if line.startswith('| WISH, boxes')][0]
+    assert '| 0.270 | 0.270 | 0.900 |' in box
+    base = [line for line in text.splitlines() if line.startswith('| Mask2Former')][0]
+    assert '0.300' in base and '0.400, 0.200' in base
+
+
+def test_pretrained_backbone_options_load_into_the_tiny_config(tmp_path):
+    init_default_scope('mmdet')
+    cfg = Config.fromfile(osp.join(REPO, quality.WISH))
+    torch.manual_seed(0)
+    backbone = MODELS.build(cfg.model.backbone)
+    path = str(tmp_path / 'r18.pth')
+    torch.save(backbone.state_dict(), path)
+    assert quality.backbone_options(argparse.Namespace(backbone='scratch')) == []
+    options = quality.backbone_options(argparse.Namespace(backbone=path))
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    cfg.merge_from_dict(parser.parse_args(['--cfg-options'] + options).cfg_options)  # as the CLI
+    assert cfg.model.backbone.init_cfg == dict(type='Pretrained', checkpoint=path)
+    assert cfg.optim_wrapper.paramwise_cfg.custom_keys.backbone.lr_mult == 0.1
+    torch.manual_seed(1)
+    fresh = MODELS.build(cfg.model.backbone)
+    fresh.init_weights()
+    for k, v in backbone.state_dict().items():
+        assert torch.equal(fresh.state_dict()[k], v), k
