@@ -9,7 +9,10 @@ images' masks, WISH on the same images labelled a third each by tags, points and
 boxes. Three variants: Mask2Former, WISH with the SAM cache (built here first), WISH
 with SAM's encoder online. Each step is MMEngine's ``train_step`` (preprocessing,
 forward, backward, optimizer) on a fixed batch, so data loading is left out of both.
-Rounds interleave the variants; the figure is the median step time. Peak memory:
+Steps run as iteration ``--iter`` of training (default: the first after WISH's
+warm-ups), so tag images take CAM pseudo points decoded by SAM and ``L_se`` is on, as
+in most of a run. Rounds interleave the variants; the figure is the median step time.
+Peak memory:
 ``torch.cuda.max_memory_allocated`` on a GPU; on the CPU the growth of the peak RSS
 over the process's RSS before the first step, each variant in its own process.
 """
@@ -29,6 +32,7 @@ import torch
 from mmdet.registry import DATASETS, MODELS
 from mmengine.config import Config, DictAction
 from mmengine.dataset import pseudo_collate
+from mmengine.logging import MessageHub
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 
@@ -55,6 +59,8 @@ def parse_args(argv=None):
     p.add_argument('--steps', type=int, default=10)
     p.add_argument('--rounds', type=int, default=3)
     p.add_argument('--warmup', type=int, default=2)
+    p.add_argument('--iter', type=int, default=None,
+                   help='training iteration the steps run as (default: after the warm-ups)')
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     p.add_argument('--amp', action='store_true', help='AmpOptimWrapper (GPU)')
     p.add_argument('--data', help='work folder (default: a temporary one)')
@@ -97,6 +103,13 @@ def load_cfg(path, shapes, sam_ckpt, cache, options):
     return cfg
 
 
+def after_warmups(wish_cfg):
+    """The first iteration with pseudo points and ``L_se`` on."""
+    model = Config.fromfile(wish_cfg).model
+    se = model.get('self_enhancement') or {}
+    return max(model.get('pseudo_point_warmup', 0), se.get('warmup_iters', 0))
+
+
 def build(variant, args, shapes, sam_ckpt, cache):
     path = args.m2f_config if variant == 'mask2former' else args.wish_config
     cfg = load_cfg(path, shapes, sam_ckpt, cache if variant == 'wish_cached' else None,
@@ -106,6 +119,9 @@ def build(variant, args, shapes, sam_ckpt, cache):
     model = MODELS.build(cfg.model).to(args.device)
     model.init_weights()
     model.train()
+    # WISH reads its warm-ups from the runner's iteration
+    MessageHub.get_current_instance().update_info(
+        'iter', after_warmups(args.wish_config) if args.iter is None else args.iter)
     optim_cfg = copy.deepcopy(cfg.optim_wrapper)
     if args.amp:
         optim_cfg.update(type='AmpOptimWrapper', dtype='float16')
@@ -192,14 +208,17 @@ def main(argv=None):
                    '--wish-config', args.wish_config, '--sam-checkpoint', sam_ckpt]
             if args.amp:
                 cmd.append('--amp')
+            if args.iter is not None:
+                cmd += ['--iter', str(args.iter)]
             if args.cfg_options:
                 cmd += ['--cfg-options'] + [f'{k}={v}' for k, v in args.cfg_options.items()]
             out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
             memory[v] = json.loads(out.strip().splitlines()[-1])['peak_mib']
     device = torch.cuda.get_device_name() if args.device.startswith('cuda') else \
         f'CPU ({os.cpu_count()} cores, {torch.get_num_threads()} threads)'
-    print(f'device: {device}; batch {args.batch}; {args.rounds} rounds x {args.steps} steps'
-          f'{"; AMP fp16" if args.amp else ""}')
+    it = after_warmups(args.wish_config) if args.iter is None else args.iter
+    print(f'device: {device}; batch {args.batch}; {args.rounds} rounds x {args.steps} steps '
+          f'at iteration {it}{"; AMP fp16" if args.amp else ""}')
     print(f'{"variant":<14} {"step (ms)":>10} {"ratio":>7} {"peak mem (MiB)":>15} {"ratio":>7}')
     for v in VARIANTS:
         print(f'{v:<14} {med[v] * 1000:>10.1f} {med[v] / med["mask2former"]:>7.3f} '
