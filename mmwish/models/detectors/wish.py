@@ -180,16 +180,19 @@ class WISH(Mask2Former):
 
     def self_enhancement_loss(self, cams: Tensor, cls_scores: Tensor, mask_preds: Tensor,
                               batch_data_samples: SampleList) -> Tensor:
-        """``L_se`` averaged over the batch, from the last decoder layer's predictions."""
+        """``L_se`` from the last decoder layer's predictions, averaged over the images
+        with at least one target (0 when none has)."""
         probs = cls_scores.softmax(-1)[..., :-1]
         scores, labels = probs.max(-1)
         thr = self.self_enhancement.get('score_thr', 0.5)
-        total = cams.sum() * 0
+        total, count = cams.sum() * 0, 0
         for b, sample in enumerate(batch_data_samples):
-            target = self_enhancement_target(mask_preds[b], scores[b], labels[b],
-                                             sample.gt_tags, cams.shape[-2:], thr)
-            total = total + self_enhancement_loss(cams[b], sample.gt_tags, target)
-        return total / len(batch_data_samples)
+            target, valid = self_enhancement_target(mask_preds[b], scores[b], labels[b],
+                                                    sample.gt_tags, cams.shape[-2:], thr)
+            if bool(valid.any()):
+                total = total + self_enhancement_loss(cams[b], sample.gt_tags, target, valid)
+                count += 1
+        return total / max(count, 1)
 
     def loss(self, batch_inputs: Tensor, batch_data_samples: SampleList) -> Dict[str, Tensor]:
         """``L = L_seg + l_cam L_cam + l_se L_se`` (METHOD.md, "Total")."""

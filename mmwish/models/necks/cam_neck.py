@@ -1,5 +1,5 @@
 """The CAM branch of WISH (METHOD.md, "Tags to points" and "Self-enhancement")."""
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -58,25 +58,36 @@ def cam_peaks(cam: Tensor, tags: Tensor, stride: int, threshold: float = 0.5,
 
 def self_enhancement_target(mask_logits: Tensor, scores: Tensor, labels: Tensor,
                             tags: Tensor, cam_hw: Tuple[int, int],
-                            score_thr: float = 0.5) -> Tensor:
+                            score_thr: float = 0.5) -> Tuple[Tensor, Tensor]:
     """``T_c = max_{i: label_i = c, score_i >= tau_se} sigmoid(M_hat_i)``, detached and
-    resized to the CAM (METHOD.md, "Self-enhancement"); zeros for a class with no
-    such query. Returns (T, h, w) for the tagged classes, in ``tags`` order."""
+    resized to the CAM (METHOD.md, "Self-enhancement").
+
+    Returns (T, h, w) targets for the tagged classes, in ``tags`` order, and (T,) bool:
+    whether a class has such a query. A class without one has no target (the max over
+    an empty set): a zero map would teach the CAM that a tagged class is absent, against
+    ``L_cam``.
+    """
     probs = F.interpolate(mask_logits.detach()[None].float().sigmoid(), size=cam_hw,
                           mode='bilinear', align_corners=False)[0]
     target = probs.new_zeros((len(tags),) + tuple(cam_hw))
+    valid = torch.zeros(len(tags), dtype=torch.bool, device=probs.device)
     for n, c in enumerate(tags.long().tolist()):
         keep = (labels == c) & (scores >= score_thr)
         if keep.any():
             target[n] = probs[keep].max(dim=0).values
-    return target
+            valid[n] = True
+    return target, valid
 
 
-def self_enhancement_loss(cam: Tensor, tags: Tensor, target: Tensor) -> Tensor:
-    """``L_se = mean over tag classes c of BCE(sigmoid(A_c), T_c)``."""
-    if len(tags) == 0:
+def self_enhancement_loss(cam: Tensor, tags: Tensor, target: Tensor,
+                          valid: Optional[Tensor] = None) -> Tensor:
+    """``L_se = mean over tag classes c of BCE(sigmoid(A_c), T_c)``, over the classes
+    that have a target (``valid``; all when None); 0 when none has."""
+    if valid is None:
+        valid = torch.ones(len(tags), dtype=torch.bool, device=cam.device)
+    if not bool(valid.any()):
         return cam.sum() * 0
-    return F.binary_cross_entropy_with_logits(cam[tags.long()], target)
+    return F.binary_cross_entropy_with_logits(cam[tags.long()[valid]], target[valid])
 
 
 @MODELS.register_module()

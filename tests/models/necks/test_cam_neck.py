@@ -41,15 +41,25 @@ def test_self_enhancement_target_and_loss():
     masks[0, :4] = 10.0          # class 0, confident
     masks[1, :, :4] = 10.0       # class 0, low score: ignored
     masks[2, 4:] = 10.0          # class 1
-    target = self_enhancement_target(masks, torch.tensor([0.9, 0.3, 0.8]),
-                                     torch.tensor([0, 0, 1]), torch.tensor([0, 1, 2]), (4, 4))
+    target, valid = self_enhancement_target(masks, torch.tensor([0.9, 0.3, 0.8]),
+                                            torch.tensor([0, 0, 1]), torch.tensor([0, 1, 2]),
+                                            (4, 4))
     assert target.shape == (3, 4, 4)
     assert target[0, :2].min() > 0.99 and target[0, 2:].max() < 0.01
-    assert target[1, 2:].min() > 0.99 and target[2].max() == 0
-    cam = torch.zeros(3, 4, 4, requires_grad=True)
-    loss = self_enhancement_loss(cam, torch.tensor([0, 1, 2]), target)
+    assert target[1, 2:].min() > 0.99
+    # class 2 is tagged but no query predicts it confidently: no target, not a zero map
+    assert valid.tolist() == [True, True, False]
+    cam = torch.zeros(3, 4, 4)
+    cam[2] = 5.0
+    cam.requires_grad_(True)
+    loss = self_enhancement_loss(cam, torch.tensor([0, 1, 2]), target, valid)
     loss.backward()
-    assert cam.grad.abs().sum() > 0 and not target.requires_grad
+    # sigmoid(0) = 0.5 against any target: BCE = log 2; class 2 (at 5.0) is left out
+    assert math.isclose(loss.item(), math.log(2), rel_tol=1e-6)
+    assert cam.grad[:2].abs().sum() > 0 and cam.grad[2].abs().sum() == 0
+    assert not target.requires_grad
+    none = self_enhancement_loss(cam, torch.tensor([0, 1, 2]), target, torch.zeros(3).bool())
+    assert none.item() == 0
 
 
 def test_cam_neck_trains_its_conv():
