@@ -60,7 +60,8 @@ def rows_table():
                            ['model.panoptic_head.loss_prompt=None'],
                            'ablation: no prompt head (hetero labels)'),
         'fixed_candidate': (WISH, dict(tag=134, point=133, box=133),
-                            ['model.panoptic_head.fixed_candidate=2'],
+                            # the small SAM's most often best candidate (see docs)
+                            ['model.panoptic_head.fixed_candidate=1'],
                             'ablation: fixed SAM candidate (hetero labels)'),
         'no_self_enhancement': (WISH, dict(tag=134, point=133, box=133),
                                 ['model.self_enhancement=None'],

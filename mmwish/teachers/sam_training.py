@@ -187,11 +187,14 @@ def train_sam(cfg: SAMTrainConfig, log=print, log_interval: int = 50, on_checkpo
 def evaluate_sam(sam, classes: Sequence[str], num_images: int = 100, seed: int = 1000,
                  split: str = 'val') -> Dict[str, float]:
     """mIoU on held-out shapes, one prompt per instance (a random pixel, or the exact
-    box): SAM's pick (the mask its IoU head scores best) and the oracle (best of 3)."""
+    box): SAM's pick (the mask its IoU head scores best), the oracle (best of 3) and each
+    of the 3 outputs alone (``miou_{point,box}_candidate{0,1,2}``, what a fixed
+    candidate would give)."""
     size = SHAPES_SAM_ARCH['image_size']
     rng = np.random.default_rng(seed)
     data_cfg = ShapesConfig(seed=seed, classes=classes, num_train=0, num_val=0)
     ious = {k: [] for k in ('point', 'box', 'point_oracle', 'box_oracle')}
+    ious.update({f'{kind}_candidate{k}': [] for kind in ('point', 'box') for k in range(3)})
     for i in range(num_images):
         images, masks = image_batch(data_cfg, split, [i], size)
         inst = [m for m in masks[0] if m.any()]
@@ -207,6 +210,8 @@ def evaluate_sam(sam, classes: Sequence[str], num_images: int = 100, seed: int =
             rows = torch.arange(len(iou))
             ious[kind] += iou[rows, iou_pred.argmax(dim=1)].tolist()
             ious[f'{kind}_oracle'] += iou.max(dim=1).values.tolist()
+            for k in range(3):
+                ious[f'{kind}_candidate{k}'] += iou[:, k].tolist()
     out = {f'miou_{k}': float(np.mean(v)) for k, v in ious.items()}
     out['instances'] = len(ious['point'])
     return out
