@@ -189,7 +189,9 @@ def evaluate_sam(sam, classes: Sequence[str], num_images: int = 100, seed: int =
     """mIoU on held-out shapes, one prompt per instance (a random pixel, or the exact
     box): SAM's pick (the mask its IoU head scores best), the oracle (best of 3) and each
     of the 3 outputs alone (``miou_{point,box}_candidate{0,1,2}``, what a fixed
-    candidate would give)."""
+    candidate would give); and ``hits_{point,box}_coco``, the share of SAM's picks with
+    IoU >= t averaged over COCO's thresholds 0.5:0.95, a ceiling on the mask AP of a
+    student that copies the teacher exactly."""
     size = SHAPES_SAM_ARCH['image_size']
     rng = np.random.default_rng(seed)
     data_cfg = ShapesConfig(seed=seed, classes=classes, num_train=0, num_val=0)
@@ -213,6 +215,11 @@ def evaluate_sam(sam, classes: Sequence[str], num_images: int = 100, seed: int =
             for k in range(3):
                 ious[f'{kind}_candidate{k}'] += iou[:, k].tolist()
     out = {f'miou_{k}': float(np.mean(v)) for k, v in ious.items()}
+    # COCO's IoU thresholds: the share of SAM's picks a mask AP would count as hits
+    thresholds = np.linspace(0.5, 0.95, 10)
+    for kind in ('point', 'box'):
+        picked = np.asarray(ious[kind])
+        out[f'hits_{kind}_coco'] = float(np.mean([(picked >= t).mean() for t in thresholds]))
     out['instances'] = len(ious['point'])
     return out
 

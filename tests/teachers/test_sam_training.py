@@ -17,3 +17,5 @@ def test_evaluate_sam_reports_pick_oracle_and_each_candidate():
         # per instance the oracle is the best of the 3, so on average too
         assert out[f'miou_{kind}_oracle'] >= max(cands) - 1e-9
         assert out[f'miou_{kind}'] <= out[f'miou_{kind}_oracle'] + 1e-9
+        # a hit at 0.5:0.95 needs IoU >= 0.5, so the share cannot pass mean IoU / 0.5
+        assert 0 <= out[f'hits_{kind}_coco'] <= min(1.0, out[f'miou_{kind}'] / 0.5 + 1e-9)
