@@ -14,6 +14,7 @@ from typing import Callable, Dict, Tuple
 import numpy as np
 import torch
 import torch.nn.functional as F
+from mmdet.registry import MODELS
 from torch import Tensor, nn
 
 from ...datasets.synthetic_shapes import (
@@ -87,6 +88,7 @@ def normalise(crops: Tensor) -> Tensor:
     return (crops.float() - mean) / std
 
 
+@MODELS.register_module()
 class CropClassifier(nn.Module):
     """mmdet's ResNet, global average pooling and a linear layer."""
 
