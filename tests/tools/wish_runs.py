@@ -48,6 +48,8 @@ class RankRecorderHook(Hook):
         self.iters.append(dict(rng_before=self.rng,
             iter=runner.iter + 1, hub_iter=int(MessageHub.get_current_instance().get_info('iter')),
             img_ids=[int(s.img_id) for s in data_batch['data_samples']],
+            se_active=bool(getattr(getattr(runner.model, 'module', runner.model), 'se_active',
+                                   lambda: False)()),
             losses={k: float(v) for k, v in outputs.items()}))
 
     def after_run(self, runner):
