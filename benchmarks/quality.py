@@ -198,6 +198,10 @@ def plot(results, path):
     if not drawn:
         return None
     ax.set_xscale('log')
+    # equal-budget rows spend a little less than the budget: label the round figures
+    budgets = sorted({round(x, -2) for line in ax.get_lines() for x in line.get_xdata()})
+    ax.set_xticks(budgets, [str(int(b)) for b in budgets])
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel('annotation budget (tag 1, point 6, box 12)')
     ax.set_ylabel('mask AP (synthetic shapes val)')
     ax.legend()
