@@ -120,8 +120,7 @@ def build(variant, args, shapes, sam_ckpt, cache):
     model.init_weights()
     model.train()
     # WISH reads its warm-ups from the runner's iteration
-    MessageHub.get_current_instance().update_info(
-        'iter', after_warmups(args.wish_config) if args.iter is None else args.iter)
+    MessageHub.get_current_instance().update_info('iter', args.iter)
     optim_cfg = copy.deepcopy(cfg.optim_wrapper)
     if args.amp:
         optim_cfg.update(type='AmpOptimWrapper', dtype='float16')
@@ -173,6 +172,8 @@ def measure_memory(args, shapes, sam_ckpt, cache):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.iter is None:
+        args.iter = after_warmups(args.wish_config)
     if args.sam_checkpoint is None and not args.random_sam:
         args.sam_checkpoint = Config.fromfile(args.wish_config).model.teacher.checkpoint
         if not osp.isfile(args.sam_checkpoint):
@@ -208,17 +209,15 @@ def main(argv=None):
                    '--wish-config', args.wish_config, '--sam-checkpoint', sam_ckpt]
             if args.amp:
                 cmd.append('--amp')
-            if args.iter is not None:
-                cmd += ['--iter', str(args.iter)]
+            cmd += ['--iter', str(args.iter)]
             if args.cfg_options:
                 cmd += ['--cfg-options'] + [f'{k}={v}' for k, v in args.cfg_options.items()]
             out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
             memory[v] = json.loads(out.strip().splitlines()[-1])['peak_mib']
     device = torch.cuda.get_device_name() if args.device.startswith('cuda') else \
         f'CPU ({os.cpu_count()} cores, {torch.get_num_threads()} threads)'
-    it = after_warmups(args.wish_config) if args.iter is None else args.iter
     print(f'device: {device}; batch {args.batch}; {args.rounds} rounds x {args.steps} steps '
-          f'at iteration {it}{"; AMP fp16" if args.amp else ""}')
+          f'at iteration {args.iter}{"; AMP fp16" if args.amp else ""}')
     print(f'{"variant":<14} {"step (ms)":>10} {"ratio":>7} {"peak mem (MiB)":>15} {"ratio":>7}')
     for v in VARIANTS:
         print(f'{v:<14} {med[v] * 1000:>10.1f} {med[v] / med["mask2former"]:>7.3f} '
