@@ -33,7 +33,7 @@ WISH = 'configs/wish/wish_r18_tiny_shapes_hetero.py'
 COSTS = dict(tag=1, point=6, box=12)
 NUM_TRAIN = 400
 BUDGET = NUM_TRAIN * COSTS['tag']  # the paper's Table 3: every image tagged
-INFERENCE_ONLY = ('sam_decoder_inference',)
+INFERENCE_ONLY = ('sam_decoder_inference', 'sam_decoder_inference_raw')
 THREADS = '2'
 BACKBONE = osp.join('work_dirs', 'backbone', 'resnet18_shapes.pth')
 
@@ -69,6 +69,10 @@ def rows_table():
         'sam_decoder_inference': (WISH, dict(tag=134, point=133, box=133),
                                   ['model.sam_decoder_inference=box'],
                                   'ablation (b): SAM-decoder inference (hetero labels)'),
+        'sam_decoder_inference_raw': (WISH, dict(tag=134, point=133, box=133),
+                                      ['model.sam_decoder_inference=box',
+                                       'model.restore_latent_means=False'],
+                                      'ablation (b), Z_hat decoded without its level restored'),
     }
 
 
@@ -103,6 +107,18 @@ def prepare(args):
                 osp.join(data, 'annotations', ann_name(counts)), '--counts',
                 ','.join(f'{t}={n}' for t, n in counts.items()), '--seed', '0'],
                osp.join(args.out, 'data.log'))
+
+
+def ensure_backbone(args):
+    """Pretrain the default backbone when it is missing; refuse any other missing file."""
+    if args.backbone == 'scratch' or osp.isfile(args.backbone):
+        return
+    if osp.abspath(args.backbone) != osp.join(REPO, BACKBONE):
+        raise SystemExit(f'error: --backbone {args.backbone} does not exist; give a state dict '
+                         f'made by tools/pretrain_backbone_shapes.py, or "scratch"')
+    print(f'pretraining the backbone on shape crops into {BACKBONE} (about 10 min on 2 cores)')
+    sh([sys.executable, 'tools/pretrain_backbone_shapes.py', '--out', args.backbone],
+       osp.join(args.out, 'backbone.log'))
 
 
 def backbone_options(args):
@@ -218,7 +234,7 @@ def main(argv=None):
     p.add_argument('--seeds', default='0')
     p.add_argument('--iters', type=int, default=1500)
     p.add_argument('--jobs', type=int, default=1, help='runs at a time')
-    p.add_argument('--backbone', default=BACKBONE,
+    p.add_argument('--backbone', default=osp.join(REPO, BACKBONE),
                    help='pretrained backbone state dict (made if missing), or "scratch"')
     p.add_argument('--out', default=None,
                    help='default: work_dirs/quality (pretrained) or work_dirs/quality_scratch')
@@ -233,12 +249,15 @@ def main(argv=None):
         args.out = osp.join(REPO, 'work_dirs',
                             'quality_scratch' if args.backbone == 'scratch' else 'quality')
     args.out = osp.abspath(args.out)
+    if args.backbone != 'scratch':
+        args.backbone = osp.abspath(args.backbone)
     os.makedirs(args.out, exist_ok=True)
     if args.summarise_only:
         results = [r for r in (tested(n, int(s), args) for s in args.seeds.split(',')
                                for n in args.rows) if r]
         return report(results, args)
     prepare(args)
+    ensure_backbone(args)
     global THREADS
     THREADS = str(max(1, (os.cpu_count() or 1) // args.jobs))
     seeds = [int(s) for s in args.seeds.split(',')]

@@ -67,6 +67,20 @@ def check_amp(argv) -> None:
                          'mode); drop --amp to train on the CPU')
 
 
+def shutdown_distributed() -> None:
+    """Destroy the default process group once every rank has finished.
+
+    mmdet's tools leave it alive, and a gloo group torn down at interpreter
+    exit may abort the process (``terminate called without an active
+    exception``, SIGABRT) after a successful run. Called only on success: a
+    barrier with a rank that failed would hang.
+    """
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def run_mmdet_tool(name: str) -> None:
     """Run mmdet's ``tools/<name>`` as ``__main__`` with the current ``sys.argv``."""
     path = find_mmdet_tool(name)
@@ -74,3 +88,4 @@ def run_mmdet_tool(name: str) -> None:
     init_cpu_distributed(sys.argv)
     sys.argv[0] = path
     runpy.run_path(path, run_name='__main__')
+    shutdown_distributed()

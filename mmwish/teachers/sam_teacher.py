@@ -135,6 +135,31 @@ class SAMTeacher(BaseModule):
                                              masks=None)[0])
         return tokens
 
+    @torch.no_grad()
+    def token_channel_means(self, prompt_type: str) -> Tensor:
+        """The channel mean of each of SAM's 2 sparse tokens of ``prompt_type``
+        (``'point'`` or ``'box'``), averaged over prompts spread over the SAM
+        square: (2,). An 8 x 8 grid of points; boxes of 3 sizes on that grid.
+
+        ``L_prompt`` compares softmaxes, which ignore a constant added to a token,
+        so a predicted latent is known up to its channel mean; this is the mean
+        SAM's decoder expects (see ``WISH.sam_decoded_masks``).
+        """
+        if prompt_type not in ('point', 'box'):
+            raise ValueError(f"prompt_type must be 'point' or 'box', not {prompt_type!r}")
+        size = float(self.image_size)
+        grid = (torch.arange(8, dtype=torch.float32,
+                             device=self.sam.pixel_mean.device) + 0.5) * size / 8
+        ys, xs = torch.meshgrid(grid, grid, indexing='ij')
+        centres = torch.stack([xs.flatten(), ys.flatten()], dim=1)
+        if prompt_type == 'point':
+            tokens = self._sparse_tokens(self.sam, 1.0, points=centres)[0]
+        else:
+            boxes = torch.cat([torch.cat([centres - h, centres + h], dim=1).clamp(0, size)
+                               for h in (size / 16, size / 8, size / 4)])
+            tokens = self._sparse_tokens(self.sam, 1.0, boxes=boxes)[0]
+        return tokens.float().mean(dim=(0, 2))
+
     def _autocast(self, device):
         enabled = torch.device(device).type == 'cuda' and self.dtype != torch.float32
         return torch.autocast(torch.device(device).type, dtype=self.dtype, enabled=enabled)

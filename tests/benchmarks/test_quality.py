@@ -2,6 +2,7 @@ import argparse
 import importlib.util
 import os.path as osp
 
+import pytest
 import torch
 from mmdet.registry import MODELS
 from mmengine.config import Config, DictAction
@@ -53,3 +54,17 @@ def test_pretrained_backbone_options_load_into_the_tiny_config(tmp_path):
     fresh.init_weights()
     for k, v in backbone.state_dict().items():
         assert torch.equal(fresh.state_dict()[k], v), k
+
+
+def test_missing_backbone_other_than_the_default_is_refused(tmp_path):
+    missing = str(tmp_path / 'nowhere.pth')
+    with pytest.raises(SystemExit, match='nowhere.pth does not exist'):
+        quality.ensure_backbone(argparse.Namespace(backbone=missing, out=str(tmp_path)))
+    quality.ensure_backbone(argparse.Namespace(backbone='scratch', out=str(tmp_path)))
+
+
+def test_decoder_ablation_rows_reuse_the_hetero_checkpoint():
+    rows = quality.rows_table()
+    for name in quality.INFERENCE_ONLY:
+        assert rows[name][1] == rows['hetero'][1] and rows[name][0] == rows['hetero'][0]
+    assert 'model.restore_latent_means=False' in rows['sam_decoder_inference_raw'][2]

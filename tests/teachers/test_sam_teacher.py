@@ -32,6 +32,27 @@ def test_latent_shapes_and_sams_own_encoder(teacher):
     torch.testing.assert_close(z_pts[:, 1], pe.not_a_point_embed.weight.expand(2, -1))
 
 
+def test_token_channel_means(teacher):
+    """Averages over a grid of prompts; the point type's padding token is constant."""
+    pe = teacher.sam.prompt_encoder
+    point_means, box_means = (teacher.token_channel_means(t) for t in ('point', 'box'))
+    assert point_means.shape == box_means.shape == (2,)
+    torch.testing.assert_close(point_means[1], pe.not_a_point_embed.weight.mean())
+    # the grid stands for the whole square: random prompts over it give about the same
+    size = teacher.image_size
+    g = torch.Generator().manual_seed(0)
+    pts = torch.rand(2000, 1, 2, generator=g) * size
+    tok, _ = pe(points=(pts, torch.ones(2000, 1)), boxes=None, masks=None)
+    spread = tok[:, 0].mean(-1).std()
+    assert abs(tok[:, 0].mean() - point_means[0]) < 0.2 * spread
+    corners = (torch.rand(2000, 2, 2, generator=g) * size).sort(dim=1).values
+    tok, _ = pe(points=None, boxes=corners.reshape(2000, 4), masks=None)
+    for t in range(2):
+        assert abs(tok[:, t].mean() - box_means[t]) < 0.2 * tok[:, t].mean(-1).std()
+    with pytest.raises(ValueError, match="'point' or 'box'"):
+        teacher.token_channel_means('tag')
+
+
 def test_coordinate_conventions():
     torch.testing.assert_close(to_sam_points(torch.tensor([[0.5, 1.5]]), 2.0),
                                torch.tensor([[0.5, 2.5]]))

@@ -15,6 +15,18 @@ from ..necks.cam_neck import self_enhancement_loss, self_enhancement_target
 from ..utils import check_finite_losses
 
 
+def restore_token_means(latents: Tensor, means: Tensor) -> Tensor:
+    """Shift each predicted token ``Z_hat[t]`` (..., 2, C) to the channel mean
+    ``means[t]`` of SAM's own tokens.
+
+    ``L_prompt`` (METHOD.md, "Losses") is a KL between softmaxes over the ``C``
+    channels, blind to a constant added to a token: the prompt head learns each
+    token's shape, not its level. SAM's decoder is not blind to it, so decoding
+    ``Z_hat`` (the paper's ablation b) first restores the level SAM expects.
+    """
+    return latents - latents.mean(dim=-1, keepdim=True) + means.to(latents)[:, None]
+
+
 def sam_target_instances(out: dict, labels: Tensor) -> InstanceData:
     """:class:`WISHHead`'s weak targets of one image from the teacher's ``targets`` or
     ``point_targets`` output and the prompts' class labels."""
@@ -50,6 +62,9 @@ class WISH(Mask2Former):
         sam_decoder_inference (str, optional): ``'point'`` or ``'box'``: decode test
             masks with SAM's frozen mask decoder from the predicted latents of that
             prompt type (the paper's ablation b); None is plain Mask2Former.
+        restore_latent_means (bool): with ``sam_decoder_inference``, shift each
+            predicted token to the channel mean of SAM's tokens before decoding
+            (:func:`restore_token_means`); False feeds ``Z_hat`` as predicted.
         Other arguments as ``Mask2Former``.
     """
 
@@ -58,7 +73,8 @@ class WISH(Mask2Former):
                  self_enhancement: Optional[dict] = dict(  # noqa: B006 (read only)
                      loss_weight=1.0, warmup_iters=1000, score_thr=0.5),
                  pseudo_point_warmup: int = 0,
-                 sam_decoder_inference: Optional[str] = None, **kwargs):
+                 sam_decoder_inference: Optional[str] = None,
+                 restore_latent_means: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
         self.cam_neck = MODELS.build(cam_neck) if cam_neck else None
         self.teacher_cfg = teacher
@@ -76,6 +92,7 @@ class WISH(Mask2Former):
             raise ValueError('sam_decoder_inference decodes predicted prompt latents; the head '
                              'has no prompt head (loss_prompt=None)')
         self.sam_decoder_inference = sam_decoder_inference
+        self.restore_latent_means = restore_latent_means
 
     @property
     def teacher(self):
@@ -239,9 +256,13 @@ class WISH(Mask2Former):
         emb = teacher.image_embeddings(batch_inputs, pre.mean.flatten().tolist(),
                                        pre.std.flatten().tolist())
         t = PROMPT_TYPES.index(self.sam_decoder_inference)
+        latents = prompt_latents[:, :, t]
+        if self.restore_latent_means:
+            latents = restore_token_means(
+                latents, teacher.token_channel_means(self.sam_decoder_inference))
         out = []
         for b in range(len(batch_inputs)):
-            low_res, iou = teacher.decode_tokens(emb[b:b + 1], prompt_latents[b, :, t])
+            low_res, iou = teacher.decode_tokens(emb[b:b + 1], latents[b])
             best = low_res[torch.arange(len(iou)), iou.argmax(dim=1)][:, None]
             out.append(teacher.to_frame(best, batch_hw, batch_hw)[:, 0])
         return torch.stack(out)

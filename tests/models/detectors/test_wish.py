@@ -152,13 +152,34 @@ def test_sam_decoder_inference_and_plain_predict(built, tiny_ckpt, hetero_root):
         model.sam_decoder_inference = 'box'
         try:
             sam = model.predict(data['inputs'], [s.clone() for s in data['data_samples']])
+            model.restore_latent_means = False
+            raw = model.predict(data['inputs'], [s.clone() for s in data['data_samples']])
         finally:
             model.sam_decoder_inference = None
+            model.restore_latent_means = True
+    assert not torch.equal(sam[0].pred_instances.masks, raw[0].pred_instances.masks)
     for a, b in zip(plain, sam):
         assert a.pred_instances.masks.shape == b.pred_instances.masks.shape
         # same queries and classes (chosen from class scores), other masks
         assert torch.equal(a.pred_instances.labels, b.pred_instances.labels)
         assert not torch.equal(a.pred_instances.masks, b.pred_instances.masks)
+
+
+def test_restore_token_means_keeps_the_softmax():
+    """L_prompt cannot see a token's level; the restored latent has the teacher's
+    level and the same softmax, hence the same L_prompt."""
+    from mmwish.models.detectors.wish import restore_token_means
+    from mmwish.models.losses.prompt_kl import prompt_kl
+    torch.manual_seed(0)
+    target = torch.randn(5, 2, 16)
+    pred = target + torch.tensor([3.0, -7.0])[:, None]  # same softmax, other level
+    assert prompt_kl(target, pred).abs().max() < 1e-5
+    restored = restore_token_means(pred, target.mean(dim=(0, 2)))
+    torch.testing.assert_close(torch.softmax(restored, -1), torch.softmax(pred, -1))
+    torch.testing.assert_close(restored.mean(dim=(0, 2)), target.mean(dim=(0, 2)))
+    means = torch.tensor([0.25, -1.5])
+    torch.testing.assert_close(restore_token_means(pred, means).mean(dim=-1),
+                               means.expand(5, 2))
 
 
 def test_clear_errors(tiny_ckpt, hetero_root):
