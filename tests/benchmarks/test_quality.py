@@ -68,3 +68,21 @@ def test_decoder_ablation_rows_reuse_the_hetero_checkpoint():
     for name in quality.INFERENCE_ONLY:
         assert rows[name][1] == rows['hetero'][1] and rows[name][0] == rows['hetero'][0]
     assert 'model.restore_latent_means=False' in rows['sam_decoder_inference_raw'][2]
+
+
+def test_prompt_latent_error_table(tiny_ckpt):
+    """Noise raises L_prompt monotonically; the point's padding token never varies."""
+    from mmwish.teachers import SAMTeacher
+    from tests.conftest import TINY
+    spec = importlib.util.spec_from_file_location(
+        'prompt_latent_error', osp.join(REPO, 'benchmarks', 'prompt_latent_error.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    teacher = SAMTeacher(checkpoint=tiny_ckpt, variant='custom', arch=TINY)
+    rows = dict((name, (spread, kl)) for name, spread, kl in
+                module.latent_error_table(teacher, n=200))
+    assert rows['point'][0][1] < 1e-6 < rows['point'][0][0]
+    assert min(rows['box'][0]) > 0
+    for _, kl in rows.values():
+        values = [kl[s] for s in module.NOISE_STDS]
+        assert values == sorted(values) and values[0] > 0
