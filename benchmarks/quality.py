@@ -41,12 +41,13 @@ BACKBONE = osp.join('work_dirs', 'backbone', 'resnet18_shapes.pth')
 def rows_table():
     """name -> (config, label counts or None for the mask file, extra cfg-options, what)."""
     half = BUDGET // 2
+    hetero = dict(tag=134, point=133, box=133)  # the demo's mix; the ablations' labels
     return {
         'baseline': (M2F, None, [], 'Mask2Former, masks (full supervision)'),
         'box': (WISH, dict(box=NUM_TRAIN), [], 'WISH, boxes'),
         'point': (WISH, dict(point=NUM_TRAIN), [], 'WISH, points'),
         'tag': (WISH, dict(tag=NUM_TRAIN), [], 'WISH, tags'),
-        'hetero': (WISH, dict(tag=134, point=133, box=133), [], 'WISH, a third each'),
+        'hetero': (WISH, hetero, [], 'WISH, a third each'),
         'budget_boxes': (WISH, dict(box=BUDGET // COSTS['box']), [],
                          f'budget {BUDGET}: boxes only'),
         'budget_mix': (WISH, dict(tag=half, box=half // COSTS['box']), [],
@@ -56,20 +57,20 @@ def rows_table():
                               f'budget {BUDGET // 2}: boxes only'),
         'budget_mix_half': (WISH, dict(tag=BUDGET // 4, box=BUDGET // 4 // COSTS['box']), [],
                             f'budget {BUDGET // 2}: half tags, half boxes'),
-        'no_prompt_head': (WISH, dict(tag=134, point=133, box=133),
+        'no_prompt_head': (WISH, hetero,
                            ['model.panoptic_head.loss_prompt=None'],
                            'ablation: no prompt head (hetero labels)'),
-        'fixed_candidate': (WISH, dict(tag=134, point=133, box=133),
+        'fixed_candidate': (WISH, hetero,
                             # the small SAM's most often best candidate (see docs)
                             ['model.panoptic_head.fixed_candidate=1'],
                             'ablation: fixed SAM candidate (hetero labels)'),
-        'no_self_enhancement': (WISH, dict(tag=134, point=133, box=133),
+        'no_self_enhancement': (WISH, hetero,
                                 ['model.self_enhancement=None'],
                                 'ablation: no self-enhancement (hetero labels)'),
-        'sam_decoder_inference': (WISH, dict(tag=134, point=133, box=133),
+        'sam_decoder_inference': (WISH, hetero,
                                   ['model.sam_decoder_inference=box'],
                                   'ablation (b): SAM-decoder inference (hetero labels)'),
-        'sam_decoder_inference_raw': (WISH, dict(tag=134, point=133, box=133),
+        'sam_decoder_inference_raw': (WISH, hetero,
                                       ['model.sam_decoder_inference=box',
                                        'model.restore_latent_means=False'],
                                       'ablation (b), Z_hat decoded without its level restored'),

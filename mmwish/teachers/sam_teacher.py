@@ -100,6 +100,7 @@ class SAMTeacher(BaseModule):
         load_sam_checkpoint(sam, checkpoint, variant)
         sam.requires_grad_(False)
         self._frozen = {'sam': sam}
+        self._token_means = {}  # prompt type -> (2,), see token_channel_means
         self.checkpoint = checkpoint
         self.checkpoint_hash = file_sha256(checkpoint)
         self.dtype = getattr(torch, dtype)
@@ -147,6 +148,8 @@ class SAMTeacher(BaseModule):
         """
         if prompt_type not in ('point', 'box'):
             raise ValueError(f"prompt_type must be 'point' or 'box', not {prompt_type!r}")
+        if prompt_type in self._token_means:  # the SAM is frozen: once per type
+            return self._token_means[prompt_type]
         size = float(self.image_size)
         grid = (torch.arange(8, dtype=torch.float32,
                              device=self.sam.pixel_mean.device) + 0.5) * size / 8
@@ -158,7 +161,8 @@ class SAMTeacher(BaseModule):
             boxes = torch.cat([torch.cat([centres - h, centres + h], dim=1).clamp(0, size)
                                for h in (size / 16, size / 8, size / 4)])
             tokens = self._sparse_tokens(self.sam, 1.0, boxes=boxes)[0]
-        return tokens.float().mean(dim=(0, 2))
+        self._token_means[prompt_type] = tokens.float().mean(dim=(0, 2))
+        return self._token_means[prompt_type]
 
     def _autocast(self, device):
         enabled = torch.device(device).type == 'cuda' and self.dtype != torch.float32
