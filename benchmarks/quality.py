@@ -30,6 +30,12 @@ from concurrent.futures import ThreadPoolExecutor
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 M2F = 'configs/mask2former/mask2former_r18_tiny_shapes.py'
 WISH = 'configs/wish/wish_r18_tiny_shapes_hetero.py'
+ORACLE = 'configs/wish/wish_r18_tiny_shapes_hetero_oracle.py'
+# Records of finished runs, committed so that tables add up across sessions and
+# machines. WEAK_PATH 2: latents in the batch frame, full-resolution SAM targets
+# (earlier runs, WEAK_PATH 1, are never mixed into a table with these).
+RECORDS = osp.join('benchmarks', 'results', 'quality')
+WEAK_PATH = 2
 COSTS = dict(tag=1, point=6, box=12)
 NUM_TRAIN = 400
 BUDGET = NUM_TRAIN * COSTS['tag']  # the paper's Table 3: every image tagged
@@ -74,6 +80,14 @@ def rows_table():
                                       ['model.sam_decoder_inference=box',
                                        'model.restore_latent_means=False'],
                                       'ablation (b), Z_hat decoded without its level restored'),
+        'oracle_box': (ORACLE, dict(box=NUM_TRAIN), [], 'WISH + oracle teacher, boxes'),
+        'oracle_point': (ORACLE, dict(point=NUM_TRAIN), [], 'WISH + oracle teacher, points'),
+        'oracle_tag': (ORACLE, dict(tag=NUM_TRAIN), [], 'WISH + oracle teacher, tags'),
+        'oracle_hetero': (ORACLE, hetero, [], 'WISH + oracle teacher, a third each'),
+        'oracle_no_prompt_head': (ORACLE, hetero, ['model.panoptic_head.loss_prompt=None'],
+                                  'oracle, ablation: no prompt head (hetero labels)'),
+        'oracle_fixed_candidate': (ORACLE, hetero, ['model.panoptic_head.fixed_candidate=0'],
+                                   'oracle, ablation: fixed candidate 0 (hetero labels)'),
     }
 
 
@@ -154,7 +168,9 @@ def run_row(name, seed, args):
             '--cfg-options'] + train_opts, log)
     sh([sys.executable, 'tools/test.py', config, ckpt, '--work-dir', osp.join(work, 'test'),
         '--cfg-options'] + list(options) + common, log)
-    return tested(name, seed, args)
+    result = tested(name, seed, args)
+    write_record(result, args, train_opts, counts, work)
+    return result
 
 
 def tested(name, seed, args):
@@ -166,8 +182,70 @@ def tested(name, seed, args):
     with open(latest) as f:
         metrics = json.load(f)
     return dict(row=name, seed=seed, mask_ap=metrics['coco/segm_mAP'],
-                mask_ap50=metrics['coco/segm_mAP_50'], box_ap=metrics['coco/bbox_mAP'],
+                mask_ap50=metrics['coco/segm_mAP_50'], mask_ap75=metrics['coco/segm_mAP_75'],
+                box_ap=metrics['coco/bbox_mAP'],
                 metrics_file=osp.relpath(latest, REPO))
+
+
+def git_commit() -> str:
+    out = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=REPO, capture_output=True, text=True)
+    dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'], cwd=REPO,
+                           capture_output=True, text=True).stdout.strip()
+    return out.stdout.strip() + ('+dirty' if dirty else '')
+
+
+def final_losses(work: str, last: int = 5) -> dict:
+    """The training losses of a run's end: the mean of its ``last`` logged entries
+    (mmengine's scalars.json, each already a mean over its log interval)."""
+    found = sorted(glob.glob(osp.join(work, '*', 'vis_data', 'scalars.json')), key=osp.getmtime)
+    entries = []
+    for path in found[-1:]:
+        with open(path) as f:
+            entries = [e for e in map(json.loads, f) if 'loss' in e]
+    entries = entries[-last:]
+    if not entries:
+        return {}
+    keys = [k for k in entries[-1] if k.startswith('loss')]
+    out = {k: round(statistics.mean(e[k] for e in entries if k in e), 5) for k in keys}
+    out['iters'] = [entries[0]['iter'], entries[-1]['iter']]
+    return out
+
+
+def write_record(result, args, train_opts, counts, work):
+    """One JSON record per finished run under benchmarks/results/quality/."""
+    import datetime
+    import platform
+    config, _, _, what = rows_table()[result['row']]
+    record = dict(result, weak_path=WEAK_PATH, what=what, config=config,
+                  teacher='oracle' if config == ORACLE else 'small SAM' if config == WISH
+                  else None, labels=counts or dict(mask=NUM_TRAIN), budget=budget_of(counts),
+                  num_train=NUM_TRAIN, num_val=100, iters=args.iters,
+                  backbone=osp.relpath(args.backbone, REPO) if args.backbone != 'scratch'
+                  else 'scratch', final_losses=final_losses(work),
+                  command=' '.join(['python benchmarks/quality.py', '--rows', result['row'],
+                                    '--seeds', str(result['seed']), '--iters', str(args.iters)]),
+                  train_options=train_opts, commit=git_commit(),
+                  machine=f'{platform.machine()}, {os.cpu_count()} cores, '
+                          f'{platform.python_version()}',
+                  date=datetime.date.today().isoformat())
+    record.pop('metrics_file', None)
+    folder = osp.join(REPO, RECORDS)
+    os.makedirs(folder, exist_ok=True)
+    path = osp.join(folder, f"{result['row']}_seed{result['seed']}.json")
+    with open(path, 'w') as f:
+        json.dump(record, f, indent=1)
+    return path
+
+
+def load_records(folder=None):
+    """Every committed record of the current weak path."""
+    out = []
+    for path in sorted(glob.glob(osp.join(folder or osp.join(REPO, RECORDS), '*.json'))):
+        with open(path) as f:
+            record = json.load(f)
+        if record.get('weak_path') == WEAK_PATH:
+            out.append(record)
+    return out
 
 
 def summarise(results, args):
@@ -176,19 +254,21 @@ def summarise(results, args):
     for r in results:
         by_row.setdefault(r['row'], []).append(r['mask_ap'])
     base = statistics.mean(by_row['baseline']) if 'baseline' in by_row else None
-    lines = ['| row | labels | budget | mask AP (mean) | seeds: mask AP | ratio to masks |',
+    lines = ['| row | labels | budget | mask AP (mean +- std) | seeds: mask AP | ratio to masks |',
              '| --- | --- | --- | --- | --- | --- |']
     for name in table:
         if name not in by_row:
             continue
         aps = by_row[name]
         mean = statistics.mean(aps)
+        spread = f' +- {statistics.stdev(aps):.3f}' if len(aps) > 1 else ''
+
         counts = table[name][1]
         labels = 'masks 400' if counts is None else ', '.join(
             f'{t} {n}' for t, n in counts.items())
         ratio = f'{mean / base:.3f}' if base else 'n/a'
         lines.append(f'| {table[name][3]} | {labels} | {budget_of(counts) or "-"} | '
-                     f'{mean:.3f} | {", ".join(f"{a:.3f}" for a in aps)} | {ratio} |')
+                     f'{mean:.3f}{spread} | {", ".join(f"{a:.3f}" for a in aps)} | {ratio} |')
     return '\n'.join(lines)
 
 
@@ -240,7 +320,8 @@ def main(argv=None):
     p.add_argument('--out', default=None,
                    help='default: work_dirs/quality (pretrained) or work_dirs/quality_scratch')
     p.add_argument('--summarise-only', action='store_true',
-                   help='no runs: the table of the rows already tested in --out')
+                   help=f'no runs: the table of the committed records in {RECORDS} '
+                        f'(weak path {WEAK_PATH})')
     args = p.parse_args(argv)
     args.rows = list(rows_table()) if args.rows == 'all' else args.rows.split(',')
     unknown = set(args.rows) - set(rows_table())
@@ -254,9 +335,7 @@ def main(argv=None):
         args.backbone = osp.abspath(args.backbone)
     os.makedirs(args.out, exist_ok=True)
     if args.summarise_only:
-        results = [r for r in (tested(n, int(s), args) for s in args.seeds.split(',')
-                               for n in args.rows) if r]
-        return report(results, args)
+        return report(load_records(), args)
     prepare(args)
     ensure_backbone(args)
     global THREADS

@@ -61,26 +61,25 @@ def main():
         wh = torch.rand(args.batch, args.prompts, 2) * size * 0.3 + 8
         boxes = torch.cat([xy, xy + wh], dim=-1)
         samples = [sample(i, boxes[i].to(dev), size) for i in range(args.batch)]
-        out_hw = (size // 4, size // 4)
-
         # the cache, as tools/sam_cache.py writes it (encoder once per image)
         folder = write_meta(tmp, ckpt, teacher.checkpoint_hash, args.variant, teacher.image_size)
         entry_bytes, emb_bytes = [], 0
         for i in range(args.batch):
             emb = teacher.image_embeddings(images[i:i + 1], MEAN, STD)
             low, iou = teacher.decode(emb, (size, size), boxes=boxes[i].to(dev))
+            masks = teacher.to_frame(low, (size, size), (size, size)) > 0
             entry_bytes.append(write_entry(folder, i, prompts_array(None, boxes[i].numpy()),
-                                           logits=low, iou=iou))
+                                           masks=masks, iou=iou))
             emb_bytes = write_entry(folder, f'emb{i}', np.zeros((0, 4)), embedding=emb[0])
         cache = SAMCache(tmp, teacher.checkpoint_hash)
 
         def online():
             embs = teacher.image_embeddings(images, MEAN, STD)
-            return [teacher.targets(s, (size, size), out_hw, embedding=embs[i:i + 1])
+            return [teacher.targets(s, (size, size), embedding=embs[i:i + 1])
                     for i, s in enumerate(samples)]
 
         def cached():
-            return [teacher.targets(s, (size, size), out_hw, cache=cache) for s in samples]
+            return [teacher.targets(s, (size, size), cache=cache) for s in samples]
 
         times = {'online': [], 'cached': []}
         for fn in (online, cached):

@@ -297,7 +297,8 @@ class WeakCocoDataset(CocoDataset):
         return data_info
 
     def _weak_instance(self, ann: dict, img: dict, label_type: str) -> dict:
-        instance = dict(bbox_label=self.cat2label[ann['category_id']], ignore_flag=0)
+        instance = dict(bbox_label=self.cat2label[ann['category_id']], ignore_flag=0,
+                        ann_id=ann['id'])
         if label_type == 'point':
             instance['point'] = [float(v) for v in ann['point']]
         else:

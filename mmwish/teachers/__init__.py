@@ -1,3 +1,4 @@
+from .oracle_teacher import OracleTeacher
 from .sam_builder import (
                           SAM_VARIANTS,
                           SAMCheckpointError,
@@ -7,5 +8,5 @@ from .sam_builder import (
 )
 from .sam_teacher import SAMTeacher
 
-__all__ = ['SAM_VARIANTS', 'SAMCheckpointError', 'SAMTeacher', 'build_sam_model',
+__all__ = ['OracleTeacher', 'SAM_VARIANTS', 'SAMCheckpointError', 'SAMTeacher', 'build_sam_model',
            'load_sam_checkpoint', 'sam_arch']

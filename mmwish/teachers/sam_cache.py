@@ -5,13 +5,16 @@ image in bf16 on an H100, against ~330 ms for a whole Mask2Former R50 step), so
 it runs once per image, offline (``tools/sam_cache.py``), not once per step.
 
 Layout: ``<root>/<first 16 hex of the checkpoint's SHA-256>/`` holds
-``meta.json`` (checkpoint path and hash, variant, SAM input size) and one
-``<image id>.npz`` per image, written atomically, so several processes can fill
-one cache in shards. An entry holds, in the original image's SAM frame:
+``meta.json`` (checkpoint path and hash, variant, SAM input size, ``format``) and one
+``<image id>.npz`` per image (zip-compressed), written atomically, so several
+processes can fill one cache in shards. An entry holds, in the original image's frame:
 
 - ``masks``: SAM's 3 candidates for each fixed prompt (the image's points, then
-  boxes), binarised at logit 0 and bit-packed: ``L*L/8`` bytes per candidate
-  (8 KiB at SAM's L=256), with ``iou`` (fp16) and the ``prompts`` they came from;
+  boxes) at the original image's resolution, as SAM's own post-processing gives them
+  (low-res logits upsampled, thresholded at 0), bit-packed: ``H*W/8`` bytes per
+  candidate before compression, with ``iou`` (fp16) and the ``prompts`` they came
+  from. (Format 1 stored them binarised at SAM's low resolution, which lost the small
+  objects' outline: it is refused.)
 - ``embedding`` (optional, fp16, ``C x S/16 x S/16``: 2 MiB for the public SAMs):
   for tag images, whose pseudo points change during training.
 
@@ -26,6 +29,8 @@ from typing import Dict, Optional
 
 import numpy as np
 import torch
+
+FORMAT = 2  # meta.json's 'format'; see the layout above
 
 
 class SAMCacheError(RuntimeError):
@@ -46,7 +51,7 @@ def write_meta(root: str, checkpoint: str, checkpoint_hash: str, variant: str,
     folder = cache_dir(root, checkpoint_hash)
     os.makedirs(folder, exist_ok=True)
     meta = dict(checkpoint=osp.abspath(checkpoint), sha256=checkpoint_hash, variant=variant,
-                image_size=image_size, format=1)
+                image_size=image_size, format=FORMAT)
     tmp = osp.join(folder, f'.meta.{os.getpid()}.json')
     with open(tmp, 'w') as f:
         json.dump(meta, f, indent=1)
@@ -54,7 +59,7 @@ def write_meta(root: str, checkpoint: str, checkpoint_hash: str, variant: str,
     return folder
 
 
-def write_entry(folder: str, img_id, prompts: np.ndarray, logits: Optional[torch.Tensor] = None,
+def write_entry(folder: str, img_id, prompts: np.ndarray, masks: Optional[torch.Tensor] = None,
                 iou: Optional[torch.Tensor] = None,
                 embedding: Optional[torch.Tensor] = None) -> int:
     """Write one image's entry atomically; return its size in bytes.
@@ -62,22 +67,22 @@ def write_entry(folder: str, img_id, prompts: np.ndarray, logits: Optional[torch
     Args:
         prompts: (n, 4) float32: points as (x, y, nan, nan), boxes as xyxy, in the
             original image's continuous coordinates (kept to detect edited labels).
-        logits: (n, 3, L, L) low-res SAM logits over the SAM square.
+        masks: (n, 3, H, W) bool candidates at the original image's resolution.
         iou: (n, 3) SAM's IoU predictions.
         embedding: (C, h, w) image embedding.
     """
     arrays = dict(prompts=np.asarray(prompts, np.float32).reshape(-1, 4))
-    if logits is not None:
-        bits = (logits > 0).cpu().numpy()
-        arrays['masks'] = np.packbits(bits, axis=-1)
-        arrays['mask_size'] = np.asarray(bits.shape[-1], np.int64)
+    if masks is not None:
+        bits = masks.cpu().numpy().astype(bool)
+        arrays['masks'] = np.packbits(bits.reshape(*bits.shape[:2], -1), axis=-1)
+        arrays['mask_hw'] = np.asarray(bits.shape[-2:], np.int64)
         arrays['iou'] = iou.detach().cpu().numpy().astype(np.float16)
     if embedding is not None:
         arrays['embedding'] = embedding.detach().cpu().numpy().astype(np.float16)
     path = entry_path(folder, img_id)
     tmp = osp.join(folder, f'.{img_id}.{os.getpid()}.npz')
     with open(tmp, 'wb') as f:
-        np.savez(f, **arrays)
+        np.savez_compressed(f, **arrays)
     os.replace(tmp, path)
     return osp.getsize(path)
 
@@ -108,6 +113,12 @@ class SAMCache:
         if self.meta.get('sha256') != checkpoint_hash:
             raise SAMCacheError(f'{meta_file} was made with checkpoint {self.meta.get("sha256")}'
                                 f', not {checkpoint_hash}; rebuild it with tools/sam_cache.py')
+        if self.meta.get('format', 1) != FORMAT:
+            raise SAMCacheError(
+                f'{self.folder} is a format-{self.meta.get("format", 1)} SAM cache (candidates '
+                f'at SAM\'s low resolution); mmwish reads format {FORMAT} (candidates at the '
+                f'image\'s resolution). Delete it and rebuild it with: python tools/sam_cache.py '
+                f'CONFIG --out {root}')
 
     def path(self, img_id) -> str:
         return entry_path(self.folder, img_id)
@@ -116,7 +127,7 @@ class SAMCache:
         return osp.isfile(self.path(img_id))
 
     def read(self, img_id) -> Dict[str, torch.Tensor]:
-        """An entry as tensors: ``prompts``, and ``masks`` (n, 3, L, L) bool with
+        """An entry as tensors: ``prompts``, and ``masks`` (n, 3, H, W) bool with
         ``iou`` (n, 3) and/or ``embedding`` (C, h, w) float32."""
         path = self.path(img_id)
         if not osp.isfile(path):
@@ -126,9 +137,9 @@ class SAMCache:
         with np.load(path, allow_pickle=False) as z:
             out = dict(prompts=torch.from_numpy(z['prompts']))
             if 'masks' in z:
-                size = int(z['mask_size'])
-                bits = np.unpackbits(z['masks'], axis=-1, count=size).astype(bool)
-                out['masks'] = torch.from_numpy(bits)
+                h, w = (int(v) for v in z['mask_hw'])
+                bits = np.unpackbits(z['masks'], axis=-1, count=h * w).astype(bool)
+                out['masks'] = torch.from_numpy(bits.reshape(*bits.shape[:2], h, w))
                 out['iou'] = torch.from_numpy(z['iou'].astype(np.float32))
             if 'embedding' in z:
                 out['embedding'] = torch.from_numpy(z['embedding'].astype(np.float32))
@@ -188,14 +199,15 @@ def cache_shard(teacher, data_infos, folder: str, shard: int = 0, num_shards: in
         emb = teacher.encode_original(image, device=device)
         points, boxes = image_prompts(info)
         hw = image.shape[:2]
-        logits = iou = None
+        masks = iou = None
         if label_type in ('point', 'box'):
             logits, iou = teacher.decode(
                 emb, hw,
                 points=None if points is None else torch.from_numpy(points).to(device),
                 boxes=None if boxes is None else torch.from_numpy(boxes).to(device))
+            masks = teacher.to_frame(logits, hw, hw) > 0
         stats['bytes'] += write_entry(folder, info['img_id'], prompts_array(points, boxes),
-                                      logits=logits, iou=iou,
+                                      masks=masks, iou=iou,
                                       embedding=emb[0] if want_embedding else None)
         stats['images'] += 1
         if log and (n + 1) % 100 == 0:

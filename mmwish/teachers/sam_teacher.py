@@ -1,4 +1,5 @@
-"""The frozen Segment Anything teacher of WISH (METHOD.md, "Model" and "Matching").
+"""The frozen Segment Anything teacher of WISH (METHOD.md, "Model", "Matching" and
+"Frames and resolution").
 
 Coordinates. mmdet boxes and points are continuous (the image spans ``[0, W]``,
 pixel ``j``'s centre is ``j + 0.5``); SAM's prompt encoder adds 0.5 to what it is
@@ -6,13 +7,14 @@ given ("shift to center of pixel"), i.e. it takes pixel indices. A point ``x``
 goes to SAM as ``x - 0.5``; a box ``(x1, x2)`` as the indices of its first and
 last pixels, ``(x1, x2 - 1)``, as SAM's own mask-to-box does.
 
-Frames. The prompt latents ``Z`` are taken in the *original* image's SAM frame
-(longest side resized to SAM's input size), so they do not depend on the
-augmentation: prompts given in the augmented frame are mapped back through the
-inverse of mmdet's ``homography_matrix``. Candidate masks are computed in the
-frame of the image that was encoded and resampled to any output frame through a
-3x3 matrix, which is how cached candidates of the original image reach the
-augmented one.
+Frames. Everything a label gives the loss lives in the frame the student sees: the
+augmented, padded batch image. The prompt latents ``Z`` are SAM's encoding of the
+prompt as it lies there (the batch image's longest side resized to SAM's input
+size), i.e. the tokens SAM's decoder is prompted with online. A box cut by a crop
+encodes its visible part (mmdet's clipped box): that is what the student can see.
+The candidate masks reach the batch frame at its full resolution and are thresholded
+only there: SAM's low-res logits are resampled from the SAM square, the cache's
+original-resolution masks through mmdet's ``homography_matrix``.
 """
 from typing import Optional, Sequence, Tuple
 
@@ -50,29 +52,47 @@ def apply_homography(points: Tensor, matrix: Tensor) -> Tensor:
     return mapped[:, :2] / mapped[:, 2:3]
 
 
-def boxes_to_original(boxes: Tensor, inverse: Tensor) -> Tensor:
-    """xyxy boxes of the augmented frame -> the original frame (axis-aligned hull;
-    exact for mmdet's flips, resizes and crops)."""
-    corners = torch.stack([boxes[:, [0, 1]], boxes[:, [2, 1]], boxes[:, [0, 3]],
-                           boxes[:, [2, 3]]], dim=1).reshape(-1, 2)
-    mapped = apply_homography(corners, inverse).reshape(-1, 4, 2)
-    return torch.cat([mapped.min(dim=1).values, mapped.max(dim=1).values], dim=1)
-
-
-def resample_logits(logits: Tensor, out_to_sam: Tensor, sam_size: int,
-                    out_hw: Tuple[int, int]) -> Tensor:
-    """Resample low-res SAM logits (n, k, L, L) covering the ``sam_size`` square onto an
-    output frame of ``out_hw`` pixels; ``out_to_sam`` maps output-frame continuous
-    coordinates to SAM-frame ones (3x3). One ``grid_sample``, any flip/resize/crop."""
+def resample(values: Tensor, out_to_src: Tensor, src_hw: Tuple[int, int],
+             out_hw: Tuple[int, int], valid_hw: Optional[Tuple[float, float]] = None,
+             fill: float = 0.0) -> Tensor:
+    """Resample maps ``values`` (n, k, h, w), which cover a source frame of ``src_hw``
+    continuous units, onto an output frame of ``out_hw`` pixels (bilinear, at the
+    output's pixel centres). ``out_to_src`` (3x3) maps output coordinates to source
+    ones; output pixels that land outside ``valid_hw`` of the source (default: all
+    of it) get ``fill``. One ``grid_sample``, any flip/resize/crop."""
     h, w = out_hw
-    ys, xs = torch.meshgrid(torch.arange(h, device=logits.device, dtype=torch.float32) + 0.5,
-                            torch.arange(w, device=logits.device, dtype=torch.float32) + 0.5,
+    ys, xs = torch.meshgrid(torch.arange(h, device=values.device, dtype=torch.float32) + 0.5,
+                            torch.arange(w, device=values.device, dtype=torch.float32) + 0.5,
                             indexing='ij')
     pts = apply_homography(torch.stack([xs, ys], dim=-1).reshape(-1, 2),
-                           out_to_sam.to(logits.device, torch.float32))
-    grid = (pts / sam_size * 2 - 1).reshape(1, h, w, 2).expand(len(logits), -1, -1, -1)
-    return F.grid_sample(logits.float(), grid, mode='bilinear', padding_mode='border',
-                         align_corners=False)
+                           torch.as_tensor(out_to_src, dtype=torch.float32).to(values.device))
+    size = pts.new_tensor([src_hw[1], src_hw[0]])
+    grid = (pts / size * 2 - 1).reshape(1, h, w, 2).expand(len(values), -1, -1, -1)
+    out = F.grid_sample(values.float(), grid, mode='bilinear', padding_mode='border',
+                        align_corners=False)
+    vh, vw = valid_hw or src_hw
+    outside = ((pts[:, 0] < 0) | (pts[:, 0] > vw) | (pts[:, 1] < 0) | (pts[:, 1] > vh))
+    return out.masked_fill(outside.reshape(1, 1, h, w), fill)
+
+
+def weak_prompts(data_sample, pseudo_points: Optional[tuple] = None) -> Optional[tuple]:
+    """The prompts of one weak image, in the batch frame: ``(type, prompts, labels,
+    ids)`` with type ``'point'`` or ``'box'``, (n, 2) points or (n, 4) boxes, their
+    class labels and their indices in the image's labels (None for pseudo points);
+    None for mask images and for tag images without ``pseudo_points`` ((n, 2) points,
+    labels)."""
+    label_type = data_sample.metainfo.get('label_type', 'mask')
+    if label_type == 'tag' and pseudo_points is not None:
+        points, labels = pseudo_points
+        return 'point', points, labels, None
+    if label_type == 'point':
+        pts = data_sample.gt_points
+        return 'point', pts.points, pts.labels, pts.ids
+    if label_type == 'box':
+        inst = data_sample.gt_instances
+        return 'box', getattr(inst.bboxes, 'tensor', inst.bboxes), inst.labels, \
+            inst.instances_ids
+    return None
 
 
 @MODELS.register_module()
@@ -92,6 +112,8 @@ class SAMTeacher(BaseModule):
         dtype (str): ``float32``, ``bfloat16`` or ``float16`` for the SAM's
             forward on a GPU (CPU always runs float32).
     """
+
+    needs_embedding = True  # SAM's candidates need the image (the oracle's do not)
 
     def __init__(self, checkpoint: str, variant: str = 'vit_b', arch: Optional[dict] = None,
                  dtype: str = 'float32', init_cfg=None):
@@ -170,28 +192,17 @@ class SAMTeacher(BaseModule):
 
     @torch.no_grad()
     def prompt_latents(self, points: Optional[Tensor] = None, boxes: Optional[Tensor] = None,
-                       ori_shape: Tuple[int, int] = None,
-                       homography: Optional[Tensor] = None) -> Tensor:
-        """SAM's sparse prompt tokens ``Z`` (METHOD.md, "Model"): (n, 2, C) for n points
-        or n boxes, taken in the original image's SAM frame.
-
-        Args:
-            points: (n, 2) x-y, or boxes: (n, 4) xyxy, in the augmented frame.
-            ori_shape: (h, w) of the original image.
-            homography: original -> augmented 3x3 matrix (identity if None).
+                       frame_hw: Tuple[int, int] = None) -> Tensor:
+        """SAM's sparse prompt tokens ``Z`` (METHOD.md, "Model" and "Frames and
+        resolution"): (n, 2, C) for n points or n boxes given in a frame of
+        ``frame_hw`` (the padded batch image in training), encoded as SAM sees that
+        frame: its longest side resized to SAM's input size.
         """
         if (points is None) == (boxes is None):
             raise ValueError('give either points or boxes')
         prompts = points if points is not None else boxes
         sam = self._on(prompts.device)
-        scale = self.image_size / max(ori_shape)
-        inverse = None if homography is None else torch.linalg.inv(
-            torch.as_tensor(homography, dtype=torch.float64)).to(prompts.device, torch.float32)
-        if inverse is not None and points is not None:
-            points = apply_homography(points.float(), inverse)
-        elif inverse is not None:
-            boxes = boxes_to_original(boxes.float(), inverse)
-        tokens = self._sparse_tokens(sam, scale, points, boxes)
+        tokens = self._sparse_tokens(sam, self.image_size / max(frame_hw), points, boxes)
         if not tokens:
             return prompts.new_zeros((0, 2, sam.prompt_encoder.embed_dim))
         return tokens[0].float()
@@ -258,11 +269,13 @@ class SAMTeacher(BaseModule):
 
     def to_frame(self, low_res: Tensor, frame_hw: Tuple[int, int], out_hw: Tuple[int, int],
                  frame_to_out: Optional[Tensor] = None) -> Tensor:
-        """Resample low-res candidates of an image of ``frame_hw`` onto an output frame.
+        """Resample low-res candidate logits of an image of ``frame_hw`` onto an output
+        frame of ``out_hw`` pixels, before any threshold.
 
         ``frame_to_out`` maps the encoded image's coordinates to the output's
-        (default: the scaling from ``frame_hw`` to ``out_hw``); for the cache it
-        is mmdet's ``homography_matrix`` (original -> augmented image).
+        (default: the scaling from ``frame_hw`` to ``out_hw``); for a cached
+        embedding it is mmdet's ``homography_matrix`` (original -> augmented
+        image). Output pixels outside the encoded image get logit -20.
         """
         if frame_to_out is None:
             frame_to_out = torch.diag(torch.tensor(
@@ -270,7 +283,9 @@ class SAMTeacher(BaseModule):
         scale = self.image_size / max(frame_hw)
         out_to_sam = torch.diag(torch.tensor([scale, scale, 1.0])) @ torch.linalg.inv(
             torch.as_tensor(frame_to_out, dtype=torch.float32).cpu())
-        return resample_logits(low_res, out_to_sam, self.image_size, tuple(out_hw))
+        size = (self.image_size, self.image_size)
+        return resample(low_res, out_to_sam, size, tuple(out_hw),
+                        valid_hw=(frame_hw[0] * scale, frame_hw[1] * scale), fill=-20.0)
 
     @torch.no_grad()
     def candidate_masks(self, embedding: Tensor, frame_hw: Tuple[int, int],
@@ -290,103 +305,79 @@ class SAMTeacher(BaseModule):
         x = x.permute(2, 0, 1)[None].float()
         return self.image_embeddings(x, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
 
-    def cached_candidates(self, masks: Tensor, ori_shape: Tuple[int, int],
-                          homography: Optional[Tensor], out_hw: Tuple[int, int]) -> Tensor:
-        """Cached binary candidates (n, 3, L, L) of the original image -> bool masks
-        (n, 3, *out_hw) in the augmented frame (``homography``: original -> augmented)."""
+    @torch.no_grad()
+    def cached_candidates(self, masks: Tensor, homography: Optional[Tensor],
+                          out_hw: Tuple[int, int]) -> Tensor:
+        """Cached binary candidates (n, 3, h, w) at the original image's resolution ->
+        bool masks (n, 3, *out_hw) in the augmented frame (``homography``: original ->
+        augmented), sampled at the output's pixel centres as mmdet resizes masks."""
         matrix = torch.eye(3) if homography is None else torch.as_tensor(
             homography, dtype=torch.float32)
-        values = self.to_frame(masks.float(), ori_shape, out_hw, matrix)
+        values = resample(masks.float(), torch.linalg.inv(matrix), tuple(masks.shape[-2:]),
+                          tuple(out_hw))
         return values > 0.5
 
-
     @torch.no_grad()
-    def targets(self, data_sample, batch_hw: Tuple[int, int],
-                out_hw: Optional[Tuple[int, int]] = None, cache=None,
-                embedding: Optional[Tensor] = None) -> dict:
-        """What WISH needs from SAM for one image of an mmdet batch.
-
-        The image's point labels (``gt_points``) or box labels (``gt_instances``
-        of a box image), given in the augmented, padded frame, become (the
-        latents from the labels' original geometry, ``ori_prompts``, when packed):
-        ``latents`` (n, 2, C), ``masks`` (n, 3, *out_hw) bool candidates and
-        ``iou`` (n, 3); ``type`` is ``'point'``, ``'box'`` or None (tag and mask
-        images: nothing).
+    def targets(self, data_sample, batch_hw: Tuple[int, int], cache=None,
+                embedding: Optional[Tensor] = None,
+                pseudo_points: Optional[tuple] = None) -> dict:
+        """What WISH needs from the teacher for one image of an mmdet batch: for its
+        point or box labels, or for a tag image's ``pseudo_points`` ((n, 2) points in
+        the batch frame, labels), ``labels`` (n,), ``latents`` (n, 2, C) (see
+        :meth:`prompt_latents`), ``masks`` (n, 3, *batch_hw) bool candidates at the
+        batch frame's full resolution and ``iou`` (n, 3); ``type`` is ``'point'``,
+        ``'box'`` or None (mask images, tag images without points: nothing).
 
         Args:
             data_sample: a packed sample (``PackWeakDetInputs``).
             batch_hw: (H, W) of the padded batch tensor (the augmented frame).
-            out_hw: mask size (default ``batch_hw``; e.g. 1/4 of it for the mask
-                features).
             cache (SAMCache, optional): read candidates from it (original frame,
                 mapped by the homography); else ``embedding`` must be SAM's
                 embedding of this padded batch image (online).
         """
-        out_hw = tuple(out_hw or batch_hw)
-        label_type = data_sample.metainfo.get('label_type', 'mask')
-        if label_type == 'point':
-            prompts, ids = data_sample.gt_points.points, data_sample.gt_points.ids
-        elif label_type == 'box':
-            boxes = data_sample.gt_instances.bboxes
-            prompts = getattr(boxes, 'tensor', boxes)
-            ids = data_sample.gt_instances.instances_ids
-        else:
+        prompts = weak_prompts(data_sample, pseudo_points)
+        if prompts is None:
             return dict(type=None)
-        device = prompts.device
-        homography = torch.as_tensor(homography_of(data_sample), dtype=torch.float32)
-        ori = tuple(data_sample.ori_shape[:2])
-        key = 'points' if label_type == 'point' else 'boxes'
-        original = data_sample.metainfo.get('ori_prompts')
-        if original is not None:  # whole objects, even where a crop cut their boxes
-            original = torch.as_tensor(original, device=device)[ids.long()]
-            latents = self.prompt_latents(**{key: original}, ori_shape=ori)
-        else:
-            latents = self.prompt_latents(**{key: prompts}, ori_shape=ori, homography=homography)
-        to_out = torch.diag(torch.tensor([out_hw[1] / batch_hw[1], out_hw[0] / batch_hw[0], 1.0]))
-        if cache is not None:
-            entry = cache.read(data_sample.img_id)
-            check_cache_entry(cache, entry, data_sample, key)
-            rows = ids.cpu().long()
-            masks = self.cached_candidates(entry['masks'][rows], ori, to_out @ homography,
-                                           out_hw).to(device)
-            iou = entry['iou'][rows].to(device)
-        else:
-            if embedding is None:
-                raise ValueError('targets() needs a SAM cache or the image embedding')
-            low_res, iou = self.decode(embedding, tuple(batch_hw), **{key: prompts})
-            masks = self.to_frame(low_res, tuple(batch_hw), out_hw, to_out) > 0
-        return dict(type=label_type, latents=latents, masks=masks, iou=iou)
+        kind, coords, labels, ids = prompts
+        key = 'points' if kind == 'point' else 'boxes'
+        latents = self.prompt_latents(**{key: coords}, frame_hw=tuple(batch_hw))
+        masks, iou = self.candidates(data_sample, kind, coords, ids, tuple(batch_hw), cache,
+                                     embedding)
+        return dict(type=kind, labels=labels, latents=latents,
+                    masks=masks.to(coords.device), iou=iou.to(coords.device))
 
     @torch.no_grad()
-    def point_targets(self, data_sample, points: Tensor, batch_hw: Tuple[int, int],
-                      out_hw: Optional[Tuple[int, int]] = None, cache=None,
-                      embedding: Optional[Tensor] = None) -> dict:
-        """:meth:`targets` for points that are not in the labels: a tag image's pseudo
-        points (augmented, padded frame). With a cache the candidates come from the
-        image's cached embedding (original frame), else from ``embedding``."""
-        out_hw = tuple(out_hw or batch_hw)
-        homography = torch.as_tensor(homography_of(data_sample), dtype=torch.float32)
-        ori = tuple(data_sample.ori_shape[:2])
-        latents = self.prompt_latents(points=points, ori_shape=ori, homography=homography)
-        to_out = torch.diag(torch.tensor([out_hw[1] / batch_hw[1], out_hw[0] / batch_hw[0], 1.0]))
-        if cache is not None:
-            entry = cache.read(data_sample.img_id)
-            if 'embedding' not in entry:
-                raise SAMCacheError(
-                    f'{cache.path(data_sample.img_id)} (image {data_sample.img_id}, a tag image) '
-                    'has no SAM embedding, which its pseudo points need; rebuild the cache with '
-                    'tools/sam_cache.py --embeddings tag')
-            original = apply_homography(points.float(), torch.linalg.inv(homography).to(
-                points.device))
-            low_res, iou = self.decode(entry['embedding'][None].to(points.device), ori,
-                                       points=original)
-            masks = self.to_frame(low_res, ori, out_hw, to_out @ homography) > 0
-        else:
+    def candidates(self, data_sample, kind: str, prompts: Tensor, ids: Optional[Tensor],
+                   batch_hw: Tuple[int, int], cache=None,
+                   embedding: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+        """SAM's 3 candidates per prompt (METHOD.md, "Matching": ``M_SAM^k``) as bool
+        masks (n, 3, *batch_hw) and IoU predictions (n, 3). Labelled prompts (``ids``)
+        read the cache's masks; pseudo points are decoded from its embedding of the
+        original image; without a cache, from ``embedding`` of the batch image."""
+        key = 'points' if kind == 'point' else 'boxes'
+        if cache is None:
             if embedding is None:
-                raise ValueError('point_targets() needs a SAM cache or the image embedding')
-            low_res, iou = self.decode(embedding, tuple(batch_hw), points=points)
-            masks = self.to_frame(low_res, tuple(batch_hw), out_hw, to_out) > 0
-        return dict(type='point', latents=latents, masks=masks.to(points.device), iou=iou)
+                raise ValueError('targets() needs a SAM cache or the image embedding')
+            low_res, iou = self.decode(embedding, batch_hw, **{key: prompts})
+            return self.to_frame(low_res, batch_hw, batch_hw) > 0, iou
+        entry = cache.read(data_sample.img_id)
+        homography = torch.as_tensor(homography_of(data_sample), dtype=torch.float32)
+        if ids is not None:
+            check_cache_entry(cache, entry, data_sample, key)
+            rows = ids.cpu().long()
+            return self.cached_candidates(entry['masks'][rows], homography, batch_hw), \
+                entry['iou'][rows]
+        if 'embedding' not in entry:
+            raise SAMCacheError(
+                f'{cache.path(data_sample.img_id)} (image {data_sample.img_id}, a tag image) '
+                'has no SAM embedding, which its pseudo points need; rebuild the cache with '
+                'tools/sam_cache.py --embeddings tag')
+        ori = tuple(data_sample.ori_shape[:2])
+        original = apply_homography(prompts.float(), torch.linalg.inv(homography).to(
+            prompts.device))
+        low_res, iou = self.decode(entry['embedding'][None].to(prompts.device), ori,
+                                   points=original)
+        return self.to_frame(low_res, ori, batch_hw, homography) > 0, iou
 
 
 def check_cache_entry(cache, entry: dict, data_sample, key: str) -> None:

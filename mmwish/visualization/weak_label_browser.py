@@ -17,6 +17,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
 
 from ..models.detectors.wish import sam_target_instances
+from ..teachers.sam_teacher import weak_prompts
 from .overlays import PALETTE, draw_instances
 
 SCALE = 2
@@ -117,26 +118,21 @@ def browse(cfg, out_dir: str, num: int = 20, checkpoint: Optional[str] = None,
         with torch.no_grad():
             feats = model.backbone(inputs)
             cams = model.cam_neck(feats) if model.cam_neck is not None else None
-            emb = teacher.image_embeddings(inputs, mean, std)
-            if sample.label_type in ('point', 'box'):
-                targets = teacher.targets(sample, hw, embedding=emb)
-                if sample.label_type == 'point':
-                    labels, prompts_xy = sample.gt_points.labels, sample.gt_points.points
-                else:
-                    labels = sample.gt_instances.labels
-                    prompts_xy = getattr(sample.gt_instances.bboxes, 'tensor',
-                                         sample.gt_instances.bboxes)
-            elif sample.label_type == 'tag' and checkpoint and cams is not None:
+            emb = teacher.image_embeddings(inputs, mean, std) if teacher.needs_embedding \
+                else None
+            if sample.label_type == 'tag' and checkpoint and cams is not None:
                 peaks = model.pseudo_points(cams, samples, warmup=False)[0]
-                targets = teacher.point_targets(sample, peaks[0], hw, embedding=emb)
-                labels, prompts_xy = peaks[1], peaks[0]
+            if sample.label_type in ('point', 'box') or peaks is not None:
+                targets = teacher.targets(sample, hw, embedding=emb, pseudo_points=peaks)
+                labels = targets['labels']
+                prompts_xy = weak_prompts(sample, peaks)[1]
             elif sample.label_type == 'tag':
                 notes.append('CAM peaks (pseudo points) need a trained checkpoint: --checkpoint')
             selected = None
             if targets is not None and checkpoint:
                 x = model.neck(feats) if model.with_neck else feats
                 cls, masks, prompts = model.panoptic_head(x, samples, with_prompts=True)
-                gt = sam_target_instances(targets, labels)
+                gt = sam_target_instances(targets)
                 res = model.panoptic_head.weak_targets_single(
                     cls[-1][0], masks[-1][0], gt, sample.metainfo,
                     None if prompts[-1] is None else prompts[-1][0])[6]

@@ -5,7 +5,8 @@ from mmdet.registry import TRANSFORMS
 from mmengine.structures import InstanceData
 
 WEAK_META_KEYS = ('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'flip',
-                  'flip_direction', 'homography_matrix', 'label_type', 'ori_prompts')
+                  'flip_direction', 'homography_matrix', 'label_type', 'ori_prompts',
+                  'ann_ids')
 
 
 @TRANSFORMS.register_module()
@@ -17,7 +18,8 @@ class PackWeakDetInputs(PackDetInputs):
     in the image's labels) and ``gt_tags`` (int64
     class indices); its metainfo carries ``label_type``, ``homography_matrix``
     (original image -> augmented image) and ``ori_prompts`` (the weak labels'
-    original points or boxes), which the SAM teacher uses.
+    original points or boxes) and ``ann_ids`` (their annotation ids), which the
+    teachers use.
     """
 
     # boxes' label indices ride along (mmdet's own table has them for tracking only)

@@ -25,7 +25,9 @@ class LoadWeakAnnotations(LoadAnnotations):
     ``RandomCrop``, :class:`FilterWeakAnnotations` and :class:`ProjectWeakLabels`
     keep in step: the SAM cache stores candidates in that order. The labels'
     original geometry stays in ``ori_prompts`` ((n, 2) points or (n, 4) boxes),
-    for prompt latents of whole objects even when a crop cut their boxes.
+    with which the SAM cache's entries are checked. ``ann_ids`` are the annotations'
+    ids in the same order (an oracle teacher finds the source masks by them; the
+    student never sees those masks).
     """
 
     def transform(self, results: dict) -> dict:
@@ -47,6 +49,8 @@ class LoadWeakAnnotations(LoadAnnotations):
         results['instances'] = geometric
         results = super().transform(results)
         results['instances'] = instances
+        results['ann_ids'] = np.asarray([inst.get('ann_id', -1) for inst in instances],
+                                        dtype=np.int64)
         if label_type == 'box':
             results['gt_instances_ids'] = np.arange(len(geometric), dtype=np.int64)
             results['ori_prompts'] = np.asarray(

@@ -272,9 +272,9 @@ class WISHHead(Mask2FormerHead):
         """``L_mask``: BCE and Dice on importance-sampled points, exactly as Mask2Former.
 
         ``mask_targets_list`` holds each image's targets of its positive queries, in
-        ``mask_preds``' order; they are point-sampled image by image because mask
-        images' targets are full-resolution masks and weak images' are SAM
-        candidates at the mask features' resolution (the coordinates are relative).
+        ``mask_preds``' order: mask images' true masks and weak images' SAM
+        candidates, both at the batch frame's full resolution (METHOD.md, "Frames and
+        resolution"), point-sampled at the same relative coordinates.
         """
         if mask_preds.shape[0] == 0:
             return mask_preds.sum(), mask_preds.sum()

@@ -27,9 +27,9 @@ def restore_token_means(latents: Tensor, means: Tensor) -> Tensor:
     return latents - latents.mean(dim=-1, keepdim=True) + means.to(latents)[:, None]
 
 
-def sam_target_instances(out: dict, labels: Tensor) -> InstanceData:
-    """:class:`WISHHead`'s weak targets of one image from the teacher's ``targets`` or
-    ``point_targets`` output and the prompts' class labels."""
+def sam_target_instances(out: dict) -> InstanceData:
+    """:class:`WISHHead`'s weak targets of one image from the teacher's ``targets``."""
+    labels = out['labels']
     return InstanceData(
         labels=labels.long(), latents=out['latents'], candidates=out['masks'],
         prompt_types=torch.full((len(labels),), PROMPT_TYPES.index(out['type']),
@@ -109,6 +109,9 @@ class WISH(Mask2Former):
                     f'but model.panoptic_head.prompt_dim is {self.panoptic_head.prompt_dim}; '
                     'set prompt_dim to the checkpoint\'s width')
             self._teacher['teacher'] = teacher
+            if self.sam_cache_root and not teacher.needs_embedding:
+                raise ValueError(f'model.teacher ({type(teacher).__name__}) reads no SAM cache; '
+                                 'set model.sam_cache=None')
             self._teacher['cache'] = SAMCache(self.sam_cache_root, teacher.checkpoint_hash) \
                 if self.sam_cache_root else None
         return self._teacher['teacher']
@@ -120,7 +123,7 @@ class WISH(Mask2Former):
 
     def _embeddings(self, batch_inputs: Tensor, rows: List[int]) -> Dict[int, Tensor]:
         """SAM's encoder on the images that need it online (no cache)."""
-        if not rows or self.sam_cache is not None:
+        if not rows or self.sam_cache is not None or not self.teacher.needs_embedding:
             return {}
         pre = self.data_preprocessor
         emb = self.teacher.image_embeddings(batch_inputs[rows], pre.mean.flatten().tolist(),
@@ -128,38 +131,33 @@ class WISH(Mask2Former):
         return {r: emb[n:n + 1] for n, r in enumerate(rows)}
 
     def attach_sam_targets(self, batch_inputs: Tensor, batch_data_samples: SampleList,
-                           out_hw, pseudo_points: Dict[int, tuple]) -> None:
+                           pseudo_points: Dict[int, tuple]) -> None:
         """``sam_targets`` (labels, latents, prompt_types, candidates) on every point,
-        box and tag image; mask images keep their masks."""
+        box and tag image, in the batch frame at its full resolution; mask images keep
+        their masks."""
         batch_hw = tuple(batch_inputs.shape[-2:])
         weak = [i for i, s in enumerate(batch_data_samples)
                 if s.metainfo.get('label_type', 'mask') != 'mask'
                 and not (s.label_type == 'tag' and pseudo_points.get(i) is None)]
         for i, sample in enumerate(batch_data_samples):
             if sample.metainfo.get('label_type') == 'tag' and pseudo_points.get(i) is None:
-                self._ignore_in_head(sample, out_hw)
+                self._ignore_in_head(sample, batch_hw)
         embeddings = self._embeddings(batch_inputs, weak)
         for i in weak:
             sample = batch_data_samples[i]
-            kwargs = dict(batch_hw=batch_hw, out_hw=out_hw, cache=self.sam_cache,
-                          embedding=embeddings.get(i))
-            if sample.label_type == 'tag':
-                points, labels = pseudo_points[i]
-                out = self.teacher.point_targets(sample, points, **kwargs)
-            else:
-                out = self.teacher.targets(sample, **kwargs)
-                labels = (sample.gt_points.labels if sample.label_type == 'point'
-                          else sample.gt_instances.labels)
-            sample.sam_targets = sam_target_instances(out, labels)
+            out = self.teacher.targets(sample, batch_hw, cache=self.sam_cache,
+                                       embedding=embeddings.get(i),
+                                       pseudo_points=pseudo_points.get(i))
+            sample.sam_targets = sam_target_instances(out)
 
-    def _ignore_in_head(self, sample, out_hw) -> None:
+    def _ignore_in_head(self, sample, batch_hw) -> None:
         """A tag image during the pseudo-point warm-up: no target, no class loss."""
         dim = self.panoptic_head.prompt_dim
         device = sample.gt_tags.device
         sample.sam_targets = InstanceData(
             labels=torch.zeros(0, dtype=torch.long, device=device),
             latents=torch.zeros((0, 2, dim), device=device),
-            candidates=torch.zeros((0, 3) + tuple(out_hw), dtype=torch.bool, device=device),
+            candidates=torch.zeros((0, 3) + tuple(batch_hw), dtype=torch.bool, device=device),
             prompt_types=torch.zeros(0, dtype=torch.long, device=device))
         sample.set_metainfo(dict(ignore_in_head=True))
 
@@ -223,7 +221,7 @@ class WISH(Mask2Former):
             losses['loss_cam'] = self.loss_cam_weight * self.cam_neck.loss(cams, tags)
         head = self.panoptic_head
         cls_scores, mask_preds, prompt_preds = head(x, batch_data_samples, with_prompts=True)
-        self.attach_sam_targets(batch_inputs, batch_data_samples, tuple(mask_preds[-1].shape[-2:]),
+        self.attach_sam_targets(batch_inputs, batch_data_samples,
                                 self.pseudo_points(cams, batch_data_samples))
         targets, metas = head.batch_targets(batch_data_samples)
         losses.update(head.loss_by_feat(cls_scores, mask_preds, prompt_preds, targets, metas))

@@ -80,7 +80,7 @@ def test_loss_terms_and_where_gradients_go(built):
     assert kinds == list(TYPES)
     for sample in data['data_samples'][:3]:  # tag (pseudo points), point, box
         t = sample.sam_targets
-        assert len(t) > 0 and t.candidates.shape[1:] == (3, 32, 32)
+        assert len(t) > 0 and t.candidates.shape[1:] == (3, 128, 128)  # the batch frame
         assert t.latents.shape[1:] == (2, TINY['prompt_embed_dim'])
     tag = data['data_samples'][0]
     assert set(tag.sam_targets.labels.tolist()) == set(tag.gt_tags.tolist())

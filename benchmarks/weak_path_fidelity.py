@@ -1,0 +1,161 @@
+"""What a point or box label keeps on its way to the loss (METHOD.md, "Frames and
+resolution"), measured on the generated shapes through the tiny configs' training
+pipeline (flip, resize 0.6-1.6, crop to 128 px).
+
+    python benchmarks/weak_path_fidelity.py [--images 60] [--seeds 3]
+
+Latents. For every surviving point and box label, the KL (``prompt_kl``, the form of
+``L_prompt``) between the latent ``SAMTeacher.targets`` trains on and SAM's encoding
+of the prompt as it lies in the batch frame (0 when they are the same), beside the
+KL between the original-frame encoding and the batch-frame one (the floor that
+latents encoded in the original image put under ``L_prompt``) and between two
+objects' latents of one image (the scale of the matching cost).
+
+Masks. A perfect teacher (``OracleTeacher``, ``ambiguity=False``) answers every box;
+its target, as the loss samples it, is compared with the true mask that mmdet's
+transforms give a mask image (what Mask2Former trains on): mean IoU per object,
+for small objects (under 400 px in the batch frame), stars and circles. Beside it,
+the same target binarised at the mask features' size (1/4) and sampled back, as
+the weak path did before, which is what that cost.
+"""
+import argparse
+import json
+import os.path as osp
+import statistics
+import sys
+import tempfile
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from mmdet.registry import DATASETS, MODELS  # noqa: E402
+from mmengine.config import Config  # noqa: E402
+from mmengine.dataset import Compose  # noqa: E402
+from mmengine.registry import init_default_scope  # noqa: E402
+
+import mmwish  # noqa: E402,F401
+from mmwish.datasets.converters.weak_budget import convert_to_weak  # noqa: E402
+from mmwish.datasets.synthetic_shapes import DEFAULT_CLASSES, ShapesConfig, generate  # noqa: E402
+from mmwish.models.losses import prompt_kl  # noqa: E402
+from mmwish.teachers.sam_training import SHAPES_SAM_ARCH  # noqa: E402
+
+CONFIG = osp.join(REPO, 'configs', 'wish', 'wish_r18_tiny_shapes_hetero.py')
+SAM = osp.join(REPO, 'checkpoints', 'sam_tiny_shapes.pth')
+
+
+def pipelines():
+    """The tiny WISH config's training pipeline, for weak and for mask images."""
+    weak = Config.fromfile(CONFIG).train_pipeline
+    weak = [dict(t) for t in weak] + []
+    weak.insert(len(weak) - 1, dict(type='Pad', size=(128, 128)))
+    return Compose(weak)
+
+
+def iou(a: torch.Tensor, b: torch.Tensor) -> float:
+    union = (a | b).sum().item()
+    return (a & b).sum().item() / union if union else 1.0
+
+
+def feature_size_target(mask: torch.Tensor) -> torch.Tensor:
+    """A full-resolution target binarised at 1/4 of the frame, then sampled back
+    bilinearly (as ``point_sample`` reads it) and read at 0.5."""
+    h, w = mask.shape
+    small = F.interpolate(mask[None, None].float() * 40 - 20, (h // 4, w // 4), mode='bilinear',
+                          align_corners=False) > 0
+    back = F.interpolate(small.float(), (h, w), mode='bilinear', align_corners=False)
+    return back[0, 0] > 0.5
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--images', type=int, default=60)
+    p.add_argument('--seeds', type=int, default=3, help='augmentations per image')
+    args = p.parse_args(argv)
+    init_default_scope('mmdet')
+    tmp = tempfile.mkdtemp()
+    generate(tmp, ShapesConfig(seed=11, num_train=args.images, num_val=1))
+    source = osp.join(tmp, 'annotations', 'instances_train.json')
+    coco = json.load(open(source))
+    files = {}
+    for kind in ('box', 'point', 'mask'):
+        weak, _ = convert_to_weak(coco, {kind: args.images}, seed=0)
+        files[kind] = osp.join(tmp, 'annotations', f'{kind}.json')
+        json.dump(weak, open(files[kind], 'w'))
+    teacher = MODELS.build(dict(type='OracleTeacher', source_ann_file=source, ambiguity=False,
+                                checkpoint=SAM, arch=SHAPES_SAM_ARCH))
+    pipeline = pipelines()
+
+    def dataset(kind):
+        return DATASETS.build(dict(type='WeakCocoDataset', data_root=tmp + '/',
+                                   ann_file=files[kind], data_prefix=dict(img='images/'),
+                                   metainfo=dict(classes=DEFAULT_CLASSES), pipeline=[]))
+
+    kl = {k: dict(now=[], original=[], other=[]) for k in ('point', 'box')}
+    masks = dict(all=dict(now=[], before=[]), small=dict(now=[], before=[]),
+                 star=dict(now=[], before=[]), circle=dict(now=[], before=[]))
+    datasets = {k: dataset(k) for k in files}
+    for i in range(args.images):
+        for seed in range(args.seeds):
+            for kind in ('point', 'box'):
+                info = datasets[kind].get_data_info(i)
+                np.random.seed(seed)
+                sample = pipeline(dict(info))['data_samples']
+                out = teacher.targets(sample, (128, 128))
+                if out['type'] is None or not len(out['latents']):
+                    continue
+                key = 'points' if kind == 'point' else 'boxes'
+                prompts = sample.gt_points.points if kind == 'point' else \
+                    sample.gt_instances.bboxes.tensor
+                batch = teacher.prompt_latents(**{key: prompts}, frame_hw=(128, 128))
+                ids = sample.gt_points.ids if kind == 'point' else \
+                    sample.gt_instances.instances_ids
+                original = teacher.prompt_latents(
+                    **{key: torch.as_tensor(sample.ori_prompts)[ids]},
+                    frame_hw=tuple(sample.ori_shape))
+                kl[kind]['now'] += prompt_kl(batch, out['latents']).tolist()
+                kl[kind]['original'] += prompt_kl(batch, original).tolist()
+                if len(batch) > 1:
+                    kl[kind]['other'] += prompt_kl(batch, batch.roll(1, 0)).tolist()
+                if kind != 'box':
+                    continue
+                np.random.seed(seed)
+                truth = pipeline(dict(datasets['mask'].get_data_info(i)))['data_samples']
+                true_masks = torch.from_numpy(truth.gt_instances.masks.to_ndarray()).bool()
+                true_masks = F.pad(true_masks, (0, 128 - true_masks.shape[-1],
+                                                0, 128 - true_masks.shape[-2]))
+                names = [DEFAULT_CLASSES[int(c)] for c in truth.gt_instances.labels]
+                for target in out['masks'][:, 0]:
+                    scores = [iou(target, t) for t in true_masks]
+                    if not scores:
+                        continue
+                    j = int(np.argmax(scores))
+                    before = iou(feature_size_target(true_masks[j]), true_masks[j])
+                    groups = ['all', names[j]] + (['small'] if true_masks[j].sum() < 400
+                                                  else [])
+                    for g in groups:
+                        if g in masks:
+                            masks[g]['now'].append(scores[j])
+                            masks[g]['before'].append(before)
+    print(f'{args.images} generated images x {args.seeds} augmentations (tiny config pipeline)')
+    print('\nlatents: mean KL to SAM\'s encoding of the prompt in the batch frame')
+    print('| prompt | n | targets now | original-frame latent | another object |')
+    print('| --- | --- | --- | --- | --- |')
+    for kind, v in kl.items():
+        print(f"| {kind} | {len(v['now'])} | {statistics.mean(v['now']):.4f} | "
+              f"{statistics.mean(v['original']):.4f} | {statistics.mean(v['other']):.4f} |")
+    print('\nmasks: mean IoU of a perfect teacher\'s target, as the loss samples it, with the '
+          'true mask of a mask image')
+    print('| objects | n | batch frame, full resolution (now) | binarised at 1/4 (before) |')
+    print('| --- | --- | --- | --- |')
+    for g, v in masks.items():
+        if v['now']:
+            print(f"| {g} | {len(v['now'])} | {statistics.mean(v['now']):.4f} | "
+                  f"{statistics.mean(v['before']):.4f} |")
+
+
+if __name__ == '__main__':
+    main()
