@@ -113,6 +113,7 @@ class OracleTeacher(SAMTeacher):
         seed (int): seed of the arrangement.
         checkpoint, variant, arch, dtype: the SAM whose prompt encoder gives the
             latents (default: the small shapes SAM committed in ``checkpoints/``).
+        clip_box_candidates (bool): as :class:`SAMTeacher`'s.
         max_cached_images (int): images whose decoded masks are kept in memory.
     """
 
@@ -121,10 +122,12 @@ class OracleTeacher(SAMTeacher):
     def __init__(self, source_ann_file: str, ambiguity: bool = True, dilation: float = 0.15,
                  seed: int = 0, checkpoint: str = 'checkpoints/sam_tiny_shapes.pth',
                  variant: str = 'custom', arch: Optional[dict] = None, dtype: str = 'float32',
-                 max_cached_images: int = 512, init_cfg=None):
+                 max_cached_images: int = 512, clip_box_candidates: bool = False,
+                 init_cfg=None):
         if arch is None and variant == 'custom':
             arch = SHAPES_SAM_ARCH
-        super().__init__(checkpoint, variant=variant, arch=arch, dtype=dtype, init_cfg=init_cfg)
+        super().__init__(checkpoint, variant=variant, arch=arch, dtype=dtype,
+                         clip_box_candidates=clip_box_candidates, init_cfg=init_cfg)
         self.source_ann_file = source_ann_file
         self.ambiguity = ambiguity
         self.dilation = dilation

@@ -75,6 +75,16 @@ def resample(values: Tensor, out_to_src: Tensor, src_hw: Tuple[int, int],
     return out.masked_fill(outside.reshape(1, 1, h, w), fill)
 
 
+def box_masks(boxes: Tensor, hw: Tuple[int, int]) -> Tensor:
+    """(n, H, W) bool: the pixels whose centres lie inside each xyxy box."""
+    ys = torch.arange(hw[0], device=boxes.device, dtype=torch.float32) + 0.5
+    xs = torch.arange(hw[1], device=boxes.device, dtype=torch.float32) + 0.5
+    b = boxes.float()[:, :, None]
+    in_x = (xs[None] >= b[:, 0]) & (xs[None] <= b[:, 2])
+    in_y = (ys[None] >= b[:, 1]) & (ys[None] <= b[:, 3])
+    return in_y[:, :, None] & in_x[:, None, :]
+
+
 def weak_prompts(data_sample, pseudo_points: Optional[tuple] = None) -> Optional[tuple]:
     """The prompts of one weak image, in the batch frame: ``(type, prompts, labels,
     ids)`` with type ``'point'`` or ``'box'``, (n, 2) points or (n, 4) boxes, their
@@ -111,13 +121,17 @@ class SAMTeacher(BaseModule):
             small encoder for ``custom``.
         dtype (str): ``float32``, ``bfloat16`` or ``float16`` for the SAM's
             forward on a GPU (CPU always runs float32).
+        clip_box_candidates (bool): cut a box prompt's candidates to the box (common
+            practice with masks from box prompts: the object lies inside its box);
+            False keeps SAM's masks as they are (the paper).
     """
 
     needs_embedding = True  # SAM's candidates need the image (the oracle's do not)
 
     def __init__(self, checkpoint: str, variant: str = 'vit_b', arch: Optional[dict] = None,
-                 dtype: str = 'float32', init_cfg=None):
+                 dtype: str = 'float32', clip_box_candidates: bool = False, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
+        self.clip_box_candidates = clip_box_candidates
         sam = build_sam_model(variant, **(arch or {}))
         load_sam_checkpoint(sam, checkpoint, variant)
         sam.requires_grad_(False)
@@ -343,8 +357,11 @@ class SAMTeacher(BaseModule):
         latents = self.prompt_latents(**{key: coords}, frame_hw=tuple(batch_hw))
         masks, iou = self.candidates(data_sample, kind, coords, ids, tuple(batch_hw), cache,
                                      embedding)
+        masks = masks.to(coords.device)
+        if kind == 'box' and self.clip_box_candidates:
+            masks = masks & box_masks(coords, tuple(batch_hw))[:, None]
         return dict(type=kind, labels=labels, latents=latents,
-                    masks=masks.to(coords.device), iou=iou.to(coords.device))
+                    masks=masks, iou=iou.to(coords.device))
 
     @torch.no_grad()
     def candidates(self, data_sample, kind: str, prompts: Tensor, ids: Optional[Tensor],

@@ -11,6 +11,7 @@ from mmengine.registry import init_default_scope
 from mmwish.datasets.converters.weak_budget import ann_to_mask, convert_to_weak
 from mmwish.datasets.synthetic_shapes import DEFAULT_CLASSES, ShapesConfig, generate
 from mmwish.teachers.oracle_teacher import OracleError, OracleTeacher, ambiguous_candidates
+from mmwish.teachers.sam_teacher import box_masks
 
 from ..conftest import REPO
 from .conftest import TINY
@@ -221,3 +222,38 @@ def test_defaults_to_the_committed_shapes_sam(data):
     assert isinstance(teacher, OracleTeacher) and not teacher.needs_embedding
     z = teacher.prompt_latents(points=torch.tensor([[10.0, 20.0]]), frame_hw=(128, 128))
     assert z.shape == (1, 2, 64)
+
+
+def test_box_candidates_clipped_to_their_box(data, tiny_ckpt):
+    """``clip_box_candidates``: the ambiguous oracle's supersets spill out of the box;
+    clipped, every candidate lies within the pixels whose centres are in the box, and
+    the true mask (inside its box) is unchanged."""
+    root, _, ds = data
+    source = root / 'annotations' / 'instances_train.json'
+    plain, clipped = oracle(tiny_ckpt, source), oracle(tiny_ckpt, source, clip_box_candidates=True)
+    pipeline = Compose(PIPELINE)
+    spilled = 0
+    for i in range(len(ds)):
+        info = ds.get_data_info(i)
+        if info['label_type'] != 'box':
+            continue
+        np.random.seed(0)
+        sample = pipeline(dict(info))['data_samples']
+        out, cut = plain.targets(sample, (96, 96)), clipped.targets(sample, (96, 96))
+        inside = box_masks(sample.gt_instances.bboxes.tensor, (96, 96))[:, None]
+        assert torch.equal(cut['masks'], out['masks'] & inside)
+        spilled += int((out['masks'] & ~inside).any())
+        t = out['iou'].argmax(1)
+        rows = torch.arange(len(t))
+        # the true mask lost at most its outline pixels to the box's pixel grid
+        lost = (out['masks'][rows, t] & ~cut['masks'][rows, t]).flatten(1).sum(1)
+        assert (lost <= 2 * (out['masks'][rows, t].flatten(1).sum(1) ** 0.5) + 4).all()
+    assert spilled > 0
+
+
+def test_box_masks_by_hand():
+    m = box_masks(torch.tensor([[1.0, 0.5, 3.0, 2.4]]), (4, 5))[0]
+    # x centres 1.5, 2.5 in [1, 3]; y centres 0.5, 1.5 in [0.5, 2.4]
+    expected = torch.zeros(4, 5, dtype=torch.bool)
+    expected[0:2, 1:3] = True
+    assert torch.equal(m, expected)

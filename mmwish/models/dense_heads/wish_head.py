@@ -19,14 +19,15 @@ PROMPT_TYPES = ('point', 'box')
 
 def weak_assigner_cfg(with_prompt: bool, cls_weight: float = 2.0, prompt_weight: float = 1.0,
                       ce_weight: float = 5.0, dice_weight: float = 5.0,
-                      fixed_candidate: Optional[int] = None) -> dict:
+                      fixed_candidate: Optional[int] = None,
+                      candidate_iou_margin: Optional[float] = None) -> dict:
     """The assigner of point, box and tag images (METHOD.md, "Matching"):
     ``C = l_cls C_cls + l_prompt C_prompt + l_mask C_mask``."""
     costs = [dict(type='ClassificationCost', weight=cls_weight)]
     if with_prompt:
         costs.append(dict(type='PromptKLCost', weight=prompt_weight))
     costs.append(dict(type='SAMMaskCost', ce_weight=ce_weight, dice_weight=dice_weight,
-                      fixed=fixed_candidate))
+                      fixed=fixed_candidate, iou_margin=candidate_iou_margin))
     return dict(type='HungarianAssigner', match_costs=costs)
 
 
@@ -51,13 +52,17 @@ class WISHHead(Mask2FormerHead):
             head and its cost (the paper's "no prompt head" ablation).
         fixed_candidate (int, optional): supervise with this SAM candidate (0, 1, 2)
             instead of the adaptive one (the paper's ablation).
+        candidate_iou_margin (float, optional): the adaptive minimum only over the
+            candidates whose predicted IoU is within this margin of SAM's best
+            (``SAMMaskCost.iou_margin``); None is the paper's plain minimum.
         Other arguments as ``Mask2FormerHead``. ``train_cfg.weak_assigner`` defaults
-        to :func:`weak_assigner_cfg` of the two switches above; one given there wins.
+        to :func:`weak_assigner_cfg` of the switches above; one given there wins.
     """
 
     def __init__(self, *args, prompt_dim: int = 256,
                  loss_prompt: Optional[dict] = dict(type='PromptKLLoss', loss_weight=1.0),  # noqa: B006
-                 fixed_candidate: Optional[int] = None, **kwargs):
+                 fixed_candidate: Optional[int] = None,
+                 candidate_iou_margin: Optional[float] = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.prompt_dim = prompt_dim
         self.with_prompt = loss_prompt is not None
@@ -70,7 +75,8 @@ class WISHHead(Mask2FormerHead):
         self._prompt_outs = None
         if self.train_cfg:
             cfg = self.train_cfg.get('weak_assigner') or weak_assigner_cfg(
-                self.with_prompt, fixed_candidate=fixed_candidate)
+                self.with_prompt, fixed_candidate=fixed_candidate,
+                candidate_iou_margin=candidate_iou_margin)
             self.weak_assigner = TASK_UTILS.build(cfg)
             costs = getattr(self.weak_assigner, 'match_costs', [])
             if not any(isinstance(c, SAMMaskCost) for c in costs):
@@ -186,6 +192,8 @@ class WISHHead(Mask2FormerHead):
         sampled_gt = InstanceData(labels=labels, candidates=cand_points,
                                   latents=gt_instances.latents,
                                   prompt_types=gt_instances.prompt_types)
+        if 'ious' in gt_instances:
+            sampled_gt.ious = gt_instances.ious
         sampled_pred = InstanceData(scores=cls_score, masks=pred_points)
         if prompt_pred is not None:
             sampled_pred.prompt_latents = prompt_pred

@@ -32,8 +32,29 @@ def sam_target_instances(out: dict) -> InstanceData:
     labels = out['labels']
     return InstanceData(
         labels=labels.long(), latents=out['latents'], candidates=out['masks'],
+        ious=out['iou'].float(),
         prompt_types=torch.full((len(labels),), PROMPT_TYPES.index(out['type']),
                                 dtype=torch.long, device=labels.device))
+
+
+def dedupe_pseudo_targets(out: dict, iou_thr: float) -> dict:
+    """One object, one target: of a tag image's pseudo points (strongest first within
+    a class), drop each whose chosen candidate (SAM's best-scored) overlaps one kept
+    for the same class with mask IoU above ``iou_thr`` (two peaks on one object would
+    train two queries to predict it)."""
+    n = len(out['labels'])
+    if n < 2:
+        return out
+    best = out['masks'][torch.arange(n), out['iou'].argmax(dim=1)].flatten(1).float()
+    inter = best @ best.T
+    area = best.sum(1)
+    iou = inter / (area[:, None] + area[None] - inter).clamp(min=1)
+    keep = []
+    for i in range(n):
+        if not any(out['labels'][j] == out['labels'][i] and iou[i, j] > iou_thr for j in keep):
+            keep.append(i)
+    rows = torch.tensor(keep, dtype=torch.long, device=out['labels'].device)
+    return dict(out, **{k: out[k][rows] for k in ('labels', 'latents', 'masks', 'iou')})
 
 
 @MODELS.register_module()
@@ -65,6 +86,8 @@ class WISH(Mask2Former):
         restore_latent_means (bool): with ``sam_decoder_inference``, shift each
             predicted token to the channel mean of SAM's tokens before decoding
             (:func:`restore_token_means`); False feeds ``Z_hat`` as predicted.
+        pseudo_nms_iou (float, optional): de-duplicate a tag image's pseudo instances
+            (:func:`dedupe_pseudo_targets`); None keeps every CAM peak (METHOD.md).
         Other arguments as ``Mask2Former``.
     """
 
@@ -74,7 +97,8 @@ class WISH(Mask2Former):
                      loss_weight=1.0, warmup_iters=1000, score_thr=0.5),
                  pseudo_point_warmup: int = 0,
                  sam_decoder_inference: Optional[str] = None,
-                 restore_latent_means: bool = True, **kwargs):
+                 restore_latent_means: bool = True, pseudo_nms_iou: Optional[float] = None,
+                 **kwargs):
         super().__init__(*args, **kwargs)
         self.cam_neck = MODELS.build(cam_neck) if cam_neck else None
         self.teacher_cfg = teacher
@@ -93,6 +117,7 @@ class WISH(Mask2Former):
                              'has no prompt head (loss_prompt=None)')
         self.sam_decoder_inference = sam_decoder_inference
         self.restore_latent_means = restore_latent_means
+        self.pseudo_nms_iou = pseudo_nms_iou
 
     @property
     def teacher(self):
@@ -148,6 +173,8 @@ class WISH(Mask2Former):
             out = self.teacher.targets(sample, batch_hw, cache=self.sam_cache,
                                        embedding=embeddings.get(i),
                                        pseudo_points=pseudo_points.get(i))
+            if sample.label_type == 'tag' and self.pseudo_nms_iou is not None:
+                out = dedupe_pseudo_targets(out, self.pseudo_nms_iou)
             sample.sam_targets = sam_target_instances(out)
 
     def _ignore_in_head(self, sample, batch_hw) -> None:
@@ -158,6 +185,7 @@ class WISH(Mask2Former):
             labels=torch.zeros(0, dtype=torch.long, device=device),
             latents=torch.zeros((0, 2, dim), device=device),
             candidates=torch.zeros((0, 3) + tuple(batch_hw), dtype=torch.bool, device=device),
+            ious=torch.zeros((0, 3), device=device),
             prompt_types=torch.zeros(0, dtype=torch.long, device=device))
         sample.set_metainfo(dict(ignore_in_head=True))
 

@@ -22,7 +22,8 @@ def cam_loss(cams: Tensor, tags: Sequence[Tensor]) -> Tensor:
 
 
 def cam_peaks(cam: Tensor, tags: Tensor, stride: int, threshold: float = 0.5,
-              window: int = 3, max_per_class: int = 5) -> Tuple[Tensor, Tensor]:
+              window: int = 3, max_per_class: int = 5, upsample: int = 1,
+              class_score_thr: Optional[float] = None) -> Tuple[Tensor, Tensor]:
     """Pseudo points from one image's CAMs (METHOD.md, "Tags to points").
 
     For each tagged class ``c``: ``A_c`` is normalised to [0, 1] by its maximum
@@ -34,14 +35,29 @@ def cam_peaks(cam: Tensor, tags: Tensor, stride: int, threshold: float = 0.5,
     Args:
         cam: (K, h, w) CAMs of the image.
         tags: (T,) tagged class indices.
+        upsample (int): find the peaks on the CAM upsampled bilinearly by this
+            factor (cells of ``stride / upsample`` pixels, the window grown to cover
+            the same area), which places a point below the stride-``stride`` cell
+            centre; 1 is METHOD.md's cell centre.
+        class_score_thr (float, optional): a tagged class whose CAM score
+            ``sigmoid(GAP(A_c))`` is below it gives no point (e.g. a crop removed the
+            object, the tag stays); None always keeps the global maximum.
 
     Returns:
         points (n, 2) x-y in image pixels and their class labels (n,).
     """
     points, labels = [], []
+    cam = cam.detach().float()
+    scores = cam.mean(dim=(1, 2)).sigmoid()
+    if upsample > 1:
+        cam = F.interpolate(cam[None], scale_factor=upsample, mode='bilinear',
+                            align_corners=False)[0]
+        stride, window = stride / upsample, window * upsample + (upsample + 1) % 2
     h, w = cam.shape[-2:]
     for c in tags.long().tolist():
-        a = cam[c].detach().float().clamp(min=0)
+        if class_score_thr is not None and scores[c] < class_score_thr:
+            continue
+        a = cam[c].clamp(min=0)
         a = a / a.max().clamp(min=1e-12)
         pooled = F.max_pool2d(a[None, None], window, stride=1, padding=window // 2)[0, 0]
         is_peak = (a == pooled) & (a >= threshold)
@@ -103,7 +119,8 @@ class CAMNeck(BaseModule):
         num_classes (int): K.
         level (int): which backbone output to read.
         stride (int): its stride in pixels.
-        peak (dict): ``threshold``, ``window``, ``max_per_class`` of :func:`cam_peaks`.
+        peak (dict): ``threshold``, ``window``, ``max_per_class``, ``upsample`` and
+            ``class_score_thr`` of :func:`cam_peaks`.
     """
 
     def __init__(self, in_channels: int, num_classes: int, level: int = -1, stride: int = 32,
@@ -111,7 +128,8 @@ class CAMNeck(BaseModule):
         super().__init__(init_cfg=init_cfg)
         self.conv = nn.Conv2d(in_channels, num_classes, kernel_size=1)
         self.level, self.stride = level, stride
-        self.peak = dict(threshold=0.5, window=3, max_per_class=5)
+        self.peak = dict(threshold=0.5, window=3, max_per_class=5, upsample=1,
+                         class_score_thr=None)
         unknown = set(peak or {}) - set(self.peak)
         if unknown:
             raise ValueError(f'CAMNeck peak: unknown keys {sorted(unknown)}; '

@@ -13,6 +13,7 @@ from mmengine.registry import init_default_scope
 
 from mmwish.datasets.converters.weak_budget import convert_to_weak
 from mmwish.datasets.synthetic_shapes import ShapesConfig, generate
+from mmwish.models.detectors.wish import dedupe_pseudo_targets
 from tests.conftest import REPO, TINY
 
 CONFIG = osp.join(REPO, 'configs', 'wish', 'wish_r18_tiny_shapes_hetero.py')
@@ -241,3 +242,21 @@ def test_tag_images_train_only_the_cams_during_the_pseudo_point_warmup(built):
     finally:
         hub.update_info('iter', 0)
         model.pseudo_point_warmup = 0
+
+
+def test_pseudo_instances_deduplicated_by_class_and_mask():
+    """Two peaks of one class on one object give one target; the same mask under
+    another class, and a second object of the class, are kept."""
+    masks = torch.zeros(4, 3, 8, 8, dtype=torch.bool)
+    masks[0, 1, :4, :4] = True      # peak 0: object A (its best candidate is 1)
+    masks[1, 0, :4, :3] = True      # peak 1, same class: A again (IoU 0.75)
+    masks[2, 2, :4, :4] = True      # peak 2, another class: A
+    masks[3, 0, 5:, 5:] = True      # peak 3, same class as 0: object B
+    iou = torch.tensor([[0.1, 0.9, 0.2], [0.8, 0.1, 0.1], [0.1, 0.1, 0.7], [0.9, 0.1, 0.1]])
+    out = dict(type='point', labels=torch.tensor([2, 2, 4, 2]), latents=torch.randn(4, 2, 8),
+               masks=masks, iou=iou)
+    kept = dedupe_pseudo_targets(out, iou_thr=0.5)
+    assert kept['labels'].tolist() == [2, 4, 2]
+    assert torch.equal(kept['latents'], out['latents'][[0, 2, 3]])
+    assert torch.equal(kept['masks'], masks[[0, 2, 3]])
+    assert dedupe_pseudo_targets(out, iou_thr=0.8)['labels'].tolist() == [2, 2, 4, 2]

@@ -28,6 +28,33 @@ def test_peaks_of_a_hand_made_cam():
     assert len(cam_peaks(cam, torch.tensor([], dtype=torch.long), stride=16)[0]) == 0
 
 
+def test_peaks_refined_below_the_cell_centre():
+    """A blob centred between cells: on the 4x-upsampled CAM the peak lands within a
+    fine cell (4 px) of the blob's centre; at the stride-16 cell centre it is 8 px off."""
+    ys, xs = torch.meshgrid(torch.arange(8.0) + 0.5, torch.arange(8.0) + 0.5, indexing='ij')
+    centre = (3.0, 5.0)  # (x, y) in cells: a cell corner, 48 and 80 px
+    cam = (-((xs - centre[0]) ** 2 + (ys - centre[1]) ** 2) / 2).exp()[None] * 5
+    coarse, _ = cam_peaks(cam, torch.tensor([0]), stride=16, max_per_class=1)
+    fine, _ = cam_peaks(cam, torch.tensor([0]), stride=16, max_per_class=1, upsample=4)
+    truth = torch.tensor([48.0, 80.0])
+    assert (coarse[0] - truth).norm() > 8
+    assert (fine[0] - truth).abs().max() <= 2.0 + 1e-6
+
+
+def test_class_score_gates_the_forced_peak():
+    """A tagged class the CAM does not believe in (``sigmoid(GAP(A_c))`` below the
+    gate, e.g. its object cropped away) gives no point with the gate, one without."""
+    cam = torch.full((2, 4, 4), -6.0)
+    cam[0] = 0.0
+    cam[0, 1, 1] = 26.0                       # class 0: GAP 26 / 16 = 1.63, sigmoid 0.84
+    cam[1, 2, 2] = -1.0                       # class 1: GAP -91 / 16 = -5.7, sigmoid 0.003
+    tags = torch.tensor([0, 1])
+    _, labels = cam_peaks(cam, tags, stride=16)
+    assert labels.tolist() == [0, 1]
+    _, labels = cam_peaks(cam, tags, stride=16, class_score_thr=0.5)
+    assert labels.tolist() == [0]
+
+
 def test_cam_loss_by_hand():
     cams = torch.zeros(1, 2, 4, 4)
     cams[0, 0] = 2.0                      # GAP 2 for class 0 (tagged), 0 for class 1

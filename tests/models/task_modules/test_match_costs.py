@@ -51,6 +51,32 @@ def test_sam_mask_cost_takes_the_best_candidate_and_remembers_it():
     assert gt2.sam_choice.tolist() == [[2, 2]]
 
 
+def test_iou_margin_limits_the_minimum_to_trusted_candidates():
+    """With ``iou_margin`` the minimum runs over the candidates whose predicted IoU is
+    within the margin of the prompt's best: query 0 fits candidate 1 best, but SAM
+    scores it 0.5 against 0.9, so with a margin of 0.1 it takes the best it may."""
+    logits = torch.tensor([[4.0, 4.0, -4.0, -4.0], [-4.0, -4.0, 4.0, 4.0]])
+    candidates = torch.tensor([[[0, 0, 1, 1], [1, 1, 0, 0], [1, 1, 1, 1]]], dtype=torch.float)
+    ious = torch.tensor([[0.9, 0.5, 0.85]])
+    by_hand = torch.tensor([[[5 * bce(logits[i], c) + 5 * dice(logits[i], c)
+                              for c in candidates[0]]] for i in range(2)])
+    plain = InstanceData(candidates=candidates, ious=ious)
+    TASK_UTILS.build(dict(type='SAMMaskCost'))(InstanceData(masks=logits), plain)
+    assert plain.sam_choice.tolist() == [[1, 0]]  # the paper's minimum ignores the scores
+    gt = InstanceData(candidates=candidates, ious=ious)
+    cost = TASK_UTILS.build(dict(type='SAMMaskCost', iou_margin=0.1))(
+        InstanceData(masks=logits), gt)
+    # candidates 0 and 2 are trusted (0.9 and 0.85 >= 0.9 - 0.1), candidate 1 is not
+    expected = by_hand[..., [0, 2]].min(-1)
+    assert gt.sam_choice.tolist() == [[[0, 2][k] for k in expected.indices[:, 0].tolist()]]
+    assert gt.sam_choice[0, 0] != 1
+    torch.testing.assert_close(cost, expected.values, rtol=1e-4, atol=1e-4)
+    # a margin of 0 keeps the best-scored candidate only, for every query
+    gt0 = InstanceData(candidates=candidates, ious=ious)
+    TASK_UTILS.build(dict(type='SAMMaskCost', iou_margin=0.0))(InstanceData(masks=logits), gt0)
+    assert gt0.sam_choice.tolist() == [[0, 0]]
+
+
 def test_with_mmdets_hungarian_assigner():
     """ClassificationCost + PromptKLCost + SAMMaskCost in mmdet's assigner."""
     torch.manual_seed(0)
