@@ -21,8 +21,8 @@ def test_parses_every_label_type(tmp_path):
     tag, point, box, mask = (ds.get_data_info(i) for i in range(4))
     assert [d['label_type'] for d in (tag, point, box, mask)] == ['tag', 'point', 'box', 'mask']
     assert tag['instances'] == [] and tag['tags'] == [0, 2]
-    assert point['instances'] == [dict(bbox_label=1, ignore_flag=0, point=[10.5, 20.5]),
-                                  dict(bbox_label=2, ignore_flag=0, point=[50.0, 5.0])]
+    assert point['instances'] == [dict(bbox_label=1, ignore_flag=0, ann_id=10, point=[10.5, 20.5]),
+                                  dict(bbox_label=2, ignore_flag=0, ann_id=11, point=[50.0, 5.0])]
     assert point['tags'] == [1, 2]
     # xywh -> xyxy, the half-pixel overrun clipped
     assert [i['bbox'] for i in box['instances']] == [[4.0, 6.0, 24.0, 16.0],
