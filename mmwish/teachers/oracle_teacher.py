@@ -202,12 +202,14 @@ class OracleTeacher(SAMTeacher):
                    batch_hw: Tuple[int, int], cache=None,
                    embedding: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
         """The true objects' candidates (n, 3, *batch_hw) and IoU (n, 3), brought into
-        the batch frame by mmdet's ``homography_matrix``, as the cache's masks are."""
+        the batch frame by mmdet's ``homography_matrix`` as the cache's masks are (each
+        pixel takes the source pixel under its centre)."""
         ann_ids, cands, iou, truth = self.image_objects(data_sample)
         homography = torch.as_tensor(homography_of(data_sample), dtype=torch.float32)
         batch = cands.new_zeros((0, 3) + tuple(batch_hw)) if not len(cands) else resample(
             cands.flatten(0, 1)[:, None].float(), torch.linalg.inv(homography),
-            tuple(cands.shape[-2:]), batch_hw)[:, 0].reshape(len(cands), 3, *batch_hw) > 0.5
+            tuple(cands.shape[-2:]), batch_hw, mode='nearest')[:, 0].reshape(
+                len(cands), 3, *batch_hw) > 0.5
         if ids is not None:
             labelled = data_sample.metainfo['ann_ids']
             rows = [ann_ids.index(int(labelled[int(i)])) for i in ids.tolist()]

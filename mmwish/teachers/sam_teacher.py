@@ -54,12 +54,13 @@ def apply_homography(points: Tensor, matrix: Tensor) -> Tensor:
 
 def resample(values: Tensor, out_to_src: Tensor, src_hw: Tuple[int, int],
              out_hw: Tuple[int, int], valid_hw: Optional[Tuple[float, float]] = None,
-             fill: float = 0.0) -> Tensor:
+             fill: float = 0.0, mode: str = 'bilinear') -> Tensor:
     """Resample maps ``values`` (n, k, h, w), which cover a source frame of ``src_hw``
     continuous units, onto an output frame of ``out_hw`` pixels (bilinear, at the
     output's pixel centres). ``out_to_src`` (3x3) maps output coordinates to source
     ones; output pixels that land outside ``valid_hw`` of the source (default: all
-    of it) get ``fill``. One ``grid_sample``, any flip/resize/crop."""
+    of it) get ``fill``. One ``grid_sample``, any flip/resize/crop; ``mode='nearest'``
+    gives each output pixel the source pixel under its centre (exact for binary masks)."""
     h, w = out_hw
     ys, xs = torch.meshgrid(torch.arange(h, device=values.device, dtype=torch.float32) + 0.5,
                             torch.arange(w, device=values.device, dtype=torch.float32) + 0.5,
@@ -68,7 +69,7 @@ def resample(values: Tensor, out_to_src: Tensor, src_hw: Tuple[int, int],
                            torch.as_tensor(out_to_src, dtype=torch.float32).to(values.device))
     size = pts.new_tensor([src_hw[1], src_hw[0]])
     grid = (pts / size * 2 - 1).reshape(1, h, w, 2).expand(len(values), -1, -1, -1)
-    out = F.grid_sample(values.float(), grid, mode='bilinear', padding_mode='border',
+    out = F.grid_sample(values.float(), grid, mode=mode, padding_mode='border',
                         align_corners=False)
     vh, vw = valid_hw or src_hw
     outside = ((pts[:, 0] < 0) | (pts[:, 0] > vw) | (pts[:, 1] < 0) | (pts[:, 1] > vh))
@@ -324,11 +325,11 @@ class SAMTeacher(BaseModule):
                           out_hw: Tuple[int, int]) -> Tensor:
         """Cached binary candidates (n, 3, h, w) at the original image's resolution ->
         bool masks (n, 3, *out_hw) in the augmented frame (``homography``: original ->
-        augmented), sampled at the output's pixel centres as mmdet resizes masks."""
+        augmented): each output pixel takes the cached pixel under its centre."""
         matrix = torch.eye(3) if homography is None else torch.as_tensor(
             homography, dtype=torch.float32)
         values = resample(masks.float(), torch.linalg.inv(matrix), tuple(masks.shape[-2:]),
-                          tuple(out_hw))
+                          tuple(out_hw), mode='nearest')
         return values > 0.5
 
     @torch.no_grad()
