@@ -58,7 +58,10 @@ def test_box_images_with_a_perfect_teacher_train_as_mask_images(root, tiny_ckpt)
     """The oracle (ambiguity=False) on flipped box images: WISHHead's class, mask and
     dice losses equal Mask2FormerHead's on the same images labelled by their masks,
     in every decoder layer, with the same weights, seed and matching. The prompt
-    head is off: its cost is the only term the matching of weak images adds."""
+    head is off: its cost is the only term the matching of weak images adds. A flip
+    moves masks exactly both ways; a resize does not: mmdet's nearest-neighbour mask
+    resize reads each pixel half a pixel off centre, the oracle's warp does not
+    (benchmarks/weak_path_fidelity.py measures both against the exact warp)."""
     m2f_cfg = Config.fromfile(TINY_CONFIG)
     m2f_cfg.train_dataloader.dataset.data_root = str(root) + '/'
     torch.manual_seed(0)
