@@ -237,38 +237,56 @@ def write_record(result, args, train_opts, counts, work):
     return path
 
 
-def load_records(folder=None):
-    """Every committed record of the current weak path."""
+def load_records(folder=None, weak_path=WEAK_PATH):
+    """The committed records of one weak path (runs of an older one never mix in)."""
     out = []
     for path in sorted(glob.glob(osp.join(folder or osp.join(REPO, RECORDS), '*.json'))):
         with open(path) as f:
             record = json.load(f)
-        if record.get('weak_path') == WEAK_PATH:
+        if record.get('weak_path') == weak_path:
             out.append(record)
     return out
 
 
-def summarise(results, args):
+def mean_std(values) -> str:
+    """``mean +- sample std`` (the mean alone for one value)."""
+    if len(values) == 1:
+        return f'{values[0]:.3f}'
+    return f'{statistics.mean(values):.3f} +- {statistics.stdev(values):.3f}'
+
+
+def summarise(results, args=None):
+    """The table of the rows in ``results`` (records or results of this invocation), in
+    ``rows_table`` order: mask AP mean +- sample std over seeds, each seed's, AP50 and
+    AP75 means, the ratio of the mean to the baseline's mean, and ``loss_prompt`` at
+    the end of training where logged."""
     table = rows_table()
     by_row = {}
-    for r in results:
-        by_row.setdefault(r['row'], []).append(r['mask_ap'])
-    base = statistics.mean(by_row['baseline']) if 'baseline' in by_row else None
-    lines = ['| row | labels | budget | mask AP (mean +- std) | seeds: mask AP | ratio to masks |',
-             '| --- | --- | --- | --- | --- | --- |']
+    for r in sorted(results, key=lambda r: r['seed']):
+        by_row.setdefault(r['row'], []).append(r)
+    base = statistics.mean(r['mask_ap'] for r in by_row['baseline']) \
+        if 'baseline' in by_row else None
+    lines = ['| row | labels | budget | seeds | mask AP (mean +- std) | each seed | AP50 | AP75 '
+             '| ratio to masks | loss_prompt at the end |',
+             '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |']
     for name in table:
         if name not in by_row:
             continue
-        aps = by_row[name]
-        mean = statistics.mean(aps)
-        spread = f' +- {statistics.stdev(aps):.3f}' if len(aps) > 1 else ''
-
+        runs = by_row[name]
+        aps = [r['mask_ap'] for r in runs]
         counts = table[name][1]
         labels = 'masks 400' if counts is None else ', '.join(
             f'{t} {n}' for t, n in counts.items())
-        ratio = f'{mean / base:.3f}' if base else 'n/a'
-        lines.append(f'| {table[name][3]} | {labels} | {budget_of(counts) or "-"} | '
-                     f'{mean:.3f}{spread} | {", ".join(f"{a:.3f}" for a in aps)} | {ratio} |')
+        ratio = f'{statistics.mean(aps) / base:.3f}' if base else 'n/a'
+        cells = [table[name][3], labels, str(budget_of(counts) or '-'), str(len(runs)),
+                 mean_std(aps), ', '.join(f'{a:.3f}' for a in aps)]
+        for key in ('mask_ap50', 'mask_ap75'):
+            vals = [r[key] for r in runs if key in r]
+            cells.append(f'{statistics.mean(vals):.3f}' if vals else '-')
+        prompt = [r['final_losses']['loss_prompt'] for r in runs
+                  if 'loss_prompt' in r.get('final_losses', {})]
+        cells += [ratio, mean_std(prompt) if prompt else '-']
+        lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 
 

@@ -30,9 +30,36 @@ def test_summary_ratios_come_from_the_runs():
                dict(row='box', seed=0, mask_ap=0.27)]
     text = quality.summarise(results, None)
     box = [line for line in text.splitlines() if line.startswith('| WISH, boxes')][0]
-    assert '| 0.270 | 0.270 | 0.900 |' in box
+    assert '| 1 | 0.270 | 0.270 | - | - | 0.900 | - |' in box
     base = [line for line in text.splitlines() if line.startswith('| Mask2Former')][0]
-    assert '0.300' in base and '0.400, 0.200' in base
+    # mean 0.3, sample std sqrt(((0.1)^2 + (0.1)^2) / 1) = 0.141
+    assert '| 2 | 0.300 +- 0.141 | 0.400, 0.200 |' in base
+
+
+def test_records_accumulate_and_old_weak_paths_stay_apart(tmp_path):
+    """Records written by hand: the summary of the current weak path takes its three
+    seeds (mean, sample std, AP50/AP75 means, ratio, loss_prompt) and leaves the old
+    weak path's record out; the old one is readable on its own."""
+    import json
+
+    def record(row, seed, ap, weak_path=quality.WEAK_PATH, **kw):
+        rec = dict(row=row, seed=seed, mask_ap=ap, mask_ap50=ap + 0.2, mask_ap75=ap - 0.1,
+                   weak_path=weak_path, **kw)
+        (tmp_path / f'{row}_seed{seed}_{weak_path}.json').write_text(json.dumps(rec))
+
+    for seed, ap in enumerate((0.30, 0.32, 0.34)):
+        record('baseline', seed, ap)
+    for seed, ap in enumerate((0.27, 0.30, 0.30)):
+        record('oracle_box', seed, ap, final_losses=dict(loss_prompt=0.01 * (seed + 1)))
+    record('oracle_box', 3, 0.05, weak_path=1)
+    records = quality.load_records(str(tmp_path))
+    assert len(records) == 6 and all(r['weak_path'] == quality.WEAK_PATH for r in records)
+    text = quality.summarise(records)
+    row = [line for line in text.splitlines() if line.startswith('| WISH + oracle teacher, boxes')]
+    # mean 0.29; deviations -0.02, 0.01, 0.01: std sqrt(0.0006 / 2) = 0.0173; 0.29 / 0.32
+    assert row == ['| WISH + oracle teacher, boxes | box 400 | 4800 | 3 | 0.290 +- 0.017 | '
+                   '0.270, 0.300, 0.300 | 0.490 | 0.190 | 0.906 | 0.020 +- 0.010 |']
+    assert len(quality.load_records(str(tmp_path), weak_path=1)) == 1
 
 
 def test_pretrained_backbone_options_load_into_the_tiny_config(tmp_path):
