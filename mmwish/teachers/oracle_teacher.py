@@ -21,24 +21,13 @@ import torch.nn.functional as F
 from mmdet.registry import MODELS
 from torch import Tensor
 
+from ..datasets.converters.weak_budget import ann_to_mask
 from .sam_teacher import SAMTeacher, homography_of, resample
 from .sam_training import SHAPES_SAM_ARCH
 
 
 class OracleError(ValueError):
     """The source annotation file cannot answer for a weak image."""
-
-
-def decode_segmentation(segmentation, height: int, width: int) -> np.ndarray:
-    """A COCO polygon list or RLE as an (H, W) bool mask (as mmdet decodes it)."""
-    from pycocotools import mask as mask_utils
-    if isinstance(segmentation, list):
-        rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, height, width))
-    elif isinstance(segmentation.get('counts'), list):
-        rle = mask_utils.frPyObjects(segmentation, height, width)
-    else:
-        rle = segmentation
-    return mask_utils.decode(rle).astype(bool)
 
 
 def dilate(mask: Tensor, radius: int) -> Tensor:
@@ -177,7 +166,7 @@ class OracleTeacher(SAMTeacher):
             raise OracleError(f'{self._where(data_sample)}: the source file has no mask of '
                               'this image; the oracle teacher cannot answer for it')
         masks = torch.from_numpy(np.stack([
-            decode_segmentation(self._anns[i]['segmentation'], h, w) for i in ids])) \
+            ann_to_mask(self._anns[i]['segmentation'], h, w) for i in ids])) \
             if ids else torch.zeros((0, h, w), dtype=torch.bool)
         cands, ious, truth = [], [], []
         for j, ann_id in enumerate(ids):

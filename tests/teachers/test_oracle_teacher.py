@@ -14,14 +14,9 @@ from mmwish.teachers.oracle_teacher import OracleError, OracleTeacher, ambiguous
 from mmwish.teachers.sam_teacher import box_masks
 
 from ..conftest import REPO
-from .conftest import TINY
+from .conftest import LSJ, TINY
 
-PIPELINE = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadWeakAnnotations', with_bbox=True, with_mask=True),
-    dict(type='RandomFlip', prob=1.0),
-    dict(type='RandomResize', scale=(128, 128), ratio_range=(0.8, 1.5), keep_ratio=True),
-    dict(type='RandomCrop', crop_size=(96, 96), allow_negative_crop=True),
+PIPELINE = LSJ[:-1] + [
     dict(type='FilterWeakAnnotations', min_gt_bbox_wh=(1e-5, 1e-5), by_mask=True),
     dict(type='ProjectWeakLabels'),
     dict(type='Pad', size=(96, 96)),

@@ -24,7 +24,7 @@ from mmwish.teachers.sam_cache import (
 from mmwish.teachers.sam_teacher import to_sam_boxes, to_sam_points
 
 from ..conftest import PYTHON, REPO, TINY_CONFIG, run_env
-from .conftest import MEAN, STD, TINY
+from .conftest import LSJ, MEAN, STD, TINY
 
 
 @pytest.fixture(scope='module')
@@ -105,16 +105,6 @@ def test_old_cache_format_is_refused_with_the_rebuild_command(cache, tmp_path):
     with pytest.raises(SAMCacheError, match=r'format-1 SAM cache .* rebuild it with: python '
                                             rf'tools/sam_cache.py CONFIG --out {tmp_path}'):
         SAMCache(str(tmp_path), meta['sha256'])
-
-
-LSJ = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadWeakAnnotations', with_bbox=True, with_mask=True),
-    dict(type='RandomFlip', prob=1.0),
-    dict(type='RandomResize', scale=(128, 128), ratio_range=(0.8, 1.5), keep_ratio=True),
-    dict(type='RandomCrop', crop_size=(96, 96), allow_negative_crop=True),
-    dict(type='ProjectWeakLabels'),
-]
 
 
 @pytest.mark.parametrize('seed', range(3))
