@@ -88,6 +88,9 @@ def rows_table():
                                   'oracle, ablation: no prompt head (hetero labels)'),
         'oracle_fixed_candidate': (ORACLE, hetero, ['model.panoptic_head.fixed_candidate=0'],
                                    'oracle, ablation: fixed candidate 0 (hetero labels)'),
+        'oracle_box_prompt_x5': (ORACLE, dict(box=NUM_TRAIN),
+                                 ['model.panoptic_head.loss_prompt.loss_weight=5.0'],
+                                 'WISH + oracle teacher, boxes, l_prompt = 5'),
     }
 
 
