@@ -9,7 +9,8 @@ Latents. For every surviving point and box label, the KL (``prompt_kl``, the for
 of the prompt as it lies in the batch frame (0 when they are the same), beside the
 KL between the original-frame encoding and the batch-frame one (the floor that
 latents encoded in the original image put under ``L_prompt``) and between two
-objects' latents of one image (the scale of the matching cost).
+objects' latents of one image (the scale of the matching cost), and the KL that the
+best latent ignoring the image reaches (a prompt head that learned nothing).
 
 Masks. A perfect teacher (``OracleTeacher``, ``ambiguity=False``) answers every box.
 The reference is the object's source mask warped exactly into the batch frame (each
@@ -86,6 +87,14 @@ def feature_size_target(mask: torch.Tensor) -> torch.Tensor:
     return back[0, 0] > 0.5
 
 
+def constant_floor(latents: torch.Tensor) -> float:
+    """The mean ``prompt_kl`` of the best latent that ignores the image: the log of the
+    targets' mean softmax, token by token (what a prompt head that learns nothing
+    about where the object is can reach)."""
+    best = latents.float().softmax(-1).mean(0).log()
+    return prompt_kl(latents, best.expand_as(latents)).mean().item()
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--images', type=int, default=60)
@@ -111,6 +120,7 @@ def main(argv=None):
                                    metainfo=dict(classes=DEFAULT_CLASSES), pipeline=[]))
 
     kl = {k: dict(now=[], original=[], other=[]) for k in ('point', 'box')}
+    seen = {k: [] for k in kl}  # every batch-frame latent, for the best constant one
     masks = {g: dict(now=[], before=[], mmdet=[]) for g in ('all', 'small', 'star', 'circle')}
     anns = {a['id']: a for a in coco['annotations']}
     images = {i['id']: i for i in coco['images']}
@@ -134,6 +144,7 @@ def main(argv=None):
                     **{key: torch.as_tensor(sample.ori_prompts)[ids]},
                     frame_hw=tuple(sample.ori_shape))
                 kl[kind]['now'] += prompt_kl(batch, out['latents']).tolist()
+                seen[kind].append(batch)
                 kl[kind]['original'] += prompt_kl(batch, original).tolist()
                 if len(batch) > 1:
                     kl[kind]['other'] += prompt_kl(batch, batch.roll(1, 0)).tolist()
@@ -160,11 +171,13 @@ def main(argv=None):
                             masks[g]['mmdet'].append(mmdet_iou)
     print(f'{args.images} generated images x {args.seeds} augmentations (tiny config pipeline)')
     print('\nlatents: mean KL to SAM\'s encoding of the prompt in the batch frame')
-    print('| prompt | n | targets now | original-frame latent | another object |')
-    print('| --- | --- | --- | --- | --- |')
+    print('| prompt | n | targets now | original-frame latent | another object | '
+          'best constant latent |')
+    print('| --- | --- | --- | --- | --- | --- |')
     for kind, v in kl.items():
         print(f"| {kind} | {len(v['now'])} | {statistics.mean(v['now']):.4f} | "
-              f"{statistics.mean(v['original']):.4f} | {statistics.mean(v['other']):.4f} |")
+              f"{statistics.mean(v['original']):.4f} | {statistics.mean(v['other']):.4f} | "
+              f"{constant_floor(torch.cat(seen[kind])):.4f} |")
     print('\nmasks: mean IoU with the source mask warped exactly into the batch frame')
     print('| objects | n | weak path now (perfect teacher) | binarised at 1/4 (before) | '
           'mmdet\'s mask-image target |')
