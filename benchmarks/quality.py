@@ -88,6 +88,10 @@ def rows_table():
                                   'oracle, ablation: no prompt head (hetero labels)'),
         'oracle_fixed_candidate': (ORACLE, hetero, ['model.panoptic_head.fixed_candidate=0'],
                                    'oracle, ablation: fixed candidate 0 (hetero labels)'),
+        'oracle_plain_box': (ORACLE, dict(box=NUM_TRAIN), ['model.teacher.ambiguity=False'],
+                             'WISH + oracle without ambiguity (the true mask 3 times), boxes'),
+        'oracle_plain_point': (ORACLE, dict(point=NUM_TRAIN), ['model.teacher.ambiguity=False'],
+                               'WISH + oracle without ambiguity, points'),
         'oracle_box_prompt_x5': (ORACLE, dict(box=NUM_TRAIN),
                                  ['model.panoptic_head.loss_prompt.loss_weight=5.0'],
                                  'WISH + oracle teacher, boxes, l_prompt = 5'),
@@ -164,6 +168,7 @@ def run_row(name, seed, args):
     if counts:
         train_opts.append(f'train_dataloader.dataset.ann_file=annotations/{ann_name(counts)}')
     ckpt = osp.join(trained, f'iter_{args.iters}.pth')
+    commit = git_commit()  # of the code that trains (the record is written after the test)
     if not osp.isfile(ckpt):
         if name in INFERENCE_ONLY:
             raise RuntimeError(f'{name} needs the hetero row trained first ({ckpt})')
@@ -172,7 +177,7 @@ def run_row(name, seed, args):
     sh([sys.executable, 'tools/test.py', config, ckpt, '--work-dir', osp.join(work, 'test'),
         '--cfg-options'] + list(options) + common, log)
     result = tested(name, seed, args)
-    write_record(result, args, train_opts, counts, work)
+    write_record(result, args, train_opts, counts, work, commit)
     return result
 
 
@@ -214,20 +219,22 @@ def final_losses(work: str, last: int = 5) -> dict:
     return out
 
 
-def write_record(result, args, train_opts, counts, work):
+def write_record(result, args, train_opts, counts, work, commit):
     """One JSON record per finished run under benchmarks/results/quality/."""
     import datetime
     import platform
-    config, _, _, what = rows_table()[result['row']]
+    config, _, options, what = rows_table()[result['row']]
+    teacher = {ORACLE: 'oracle', WISH: 'small SAM'}.get(config)
+    if 'model.teacher.ambiguity=False' in options:
+        teacher += ' (no ambiguity)'
     record = dict(result, weak_path=WEAK_PATH, what=what, config=config,
-                  teacher='oracle' if config == ORACLE else 'small SAM' if config == WISH
-                  else None, labels=counts or dict(mask=NUM_TRAIN), budget=budget_of(counts),
+                  teacher=teacher, labels=counts or dict(mask=NUM_TRAIN), budget=budget_of(counts),
                   num_train=NUM_TRAIN, num_val=100, iters=args.iters,
                   backbone=osp.relpath(args.backbone, REPO) if args.backbone != 'scratch'
                   else 'scratch', final_losses=final_losses(work),
                   command=' '.join(['python benchmarks/quality.py', '--rows', result['row'],
                                     '--seeds', str(result['seed']), '--iters', str(args.iters)]),
-                  train_options=train_opts, commit=git_commit(),
+                  train_options=train_opts, commit=commit,
                   machine=f'{platform.machine()}, {os.cpu_count()} cores, '
                           f'{platform.python_version()}',
                   date=datetime.date.today().isoformat())
