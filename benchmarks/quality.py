@@ -92,6 +92,10 @@ def rows_table():
                              'WISH + oracle without ambiguity (the true mask 3 times), boxes'),
         'oracle_plain_point': (ORACLE, dict(point=NUM_TRAIN), ['model.teacher.ambiguity=False'],
                                'WISH + oracle without ambiguity, points'),
+        'oracle_box_prompt_pos': (ORACLE, dict(box=NUM_TRAIN),
+                                  ['model.panoptic_head.prompt_position=mask_pooled'],
+                                  'WISH + oracle teacher, boxes, prompt head told where '
+                                  'its mask is'),
         'oracle_box_prompt_x5': (ORACLE, dict(box=NUM_TRAIN),
                                  ['model.panoptic_head.loss_prompt.loss_weight=5.0'],
                                  'WISH + oracle teacher, boxes, l_prompt = 5'),

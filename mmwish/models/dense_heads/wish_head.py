@@ -52,6 +52,12 @@ class WISHHead(Mask2FormerHead):
             head and its cost (the paper's "no prompt head" ablation).
         fixed_candidate (int, optional): supervise with this SAM candidate (0, 1, 2)
             instead of the adaptive one (the paper's ablation).
+        prompt_position (str, optional): ``'mask_pooled'`` adds to the prompt head's
+            input the decoder's sine positional encoding averaged over the query's
+            predicted mask (:meth:`mask_pooled_position`): Mask2Former's queries carry
+            content, not where they are (cross-attention values have no positional
+            encoding), and a latent encodes where the prompt is. None is the paper's
+            ``H_prompt(q_i)``.
         candidate_iou_margin (float, optional): the adaptive minimum only over the
             candidates whose predicted IoU is within this margin of SAM's best
             (``SAMMaskCost.iou_margin``); None is the paper's plain minimum.
@@ -62,16 +68,23 @@ class WISHHead(Mask2FormerHead):
     def __init__(self, *args, prompt_dim: int = 256,
                  loss_prompt: Optional[dict] = dict(type='PromptKLLoss', loss_weight=1.0),  # noqa: B006
                  fixed_candidate: Optional[int] = None,
-                 candidate_iou_margin: Optional[float] = None, **kwargs):
+                 candidate_iou_margin: Optional[float] = None,
+                 prompt_position: Optional[str] = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.prompt_dim = prompt_dim
         self.with_prompt = loss_prompt is not None
+        if prompt_position not in (None, 'mask_pooled'):
+            raise ValueError(f"prompt_position must be None or 'mask_pooled', not "
+                             f'{prompt_position!r}')
+        self.prompt_position = prompt_position if self.with_prompt else None
         if self.with_prompt:
             c = self.decoder_embed_dims
             self.prompt_embed = nn.Sequential(
                 nn.Linear(c, c), nn.ReLU(inplace=True), nn.Linear(c, c), nn.ReLU(inplace=True),
                 nn.Linear(c, len(PROMPT_TYPES) * 2 * prompt_dim))
             self.loss_prompt = MODELS.build(loss_prompt)
+            if self.prompt_position:
+                self.prompt_position_proj = nn.Linear(c, c)
         self._prompt_outs = None
         if self.train_cfg:
             cfg = self.train_cfg.get('weak_assigner') or weak_assigner_cfg(
@@ -87,16 +100,33 @@ class WISHHead(Mask2FormerHead):
                                  'prompt head (loss_prompt=None); remove the cost too')
 
     # ------------------------------------------------------------------ forward
-    def predict_prompt_latents(self, decoder_out: Tensor) -> Tensor:
-        """``Z_hat = H_prompt(q)`` (METHOD.md, "Model"): (B, N, len(PROMPT_TYPES), 2, C)."""
+    def predict_prompt_latents(self, decoder_out: Tensor,
+                               mask_pred: Optional[Tensor] = None) -> Tensor:
+        """``Z_hat = H_prompt(q)`` (METHOD.md, "Model"): (B, N, len(PROMPT_TYPES), 2, C);
+        with ``prompt_position``, ``q`` plus a projection of :meth:`mask_pooled_position`
+        of the layer's ``mask_pred``."""
         q = self.transformer_decoder.post_norm(decoder_out)
+        if self.prompt_position:
+            q = q + self.prompt_position_proj(self.mask_pooled_position(mask_pred))
         return self.prompt_embed(q).view(*q.shape[:2], len(PROMPT_TYPES), 2, self.prompt_dim)
+
+    def mask_pooled_position(self, mask_pred: Tensor) -> Tensor:
+        """(B, N, c): the decoder's sine positional encoding of the mask features' grid,
+        averaged over each query's predicted mask (weights ``sigmoid(M_hat_i)``,
+        detached, normalised to sum 1): where the query's object lies and how far it
+        spreads, which its content vector does not say."""
+        b, _, h, w = mask_pred.shape
+        pos = self.decoder_positional_encoding(
+            mask_pred.new_zeros((b, h, w), dtype=torch.bool))  # (B, c, h, w)
+        weights = mask_pred.detach().float().sigmoid()
+        weights = weights / weights.sum(dim=(-2, -1), keepdim=True).clamp(min=1e-6)
+        return torch.einsum('bnhw,bchw->bnc', weights, pos.float()).to(mask_pred.dtype)
 
     def _forward_head(self, decoder_out: Tensor, mask_feature: Tensor,
                       attn_mask_target_size: Tuple[int, int]) -> Tuple[Tensor]:
         outs = super()._forward_head(decoder_out, mask_feature, attn_mask_target_size)
         if self._prompt_outs is not None:
-            self._prompt_outs.append(self.predict_prompt_latents(decoder_out))
+            self._prompt_outs.append(self.predict_prompt_latents(decoder_out, outs[1]))
         return outs
 
     def forward(self, x: List[Tensor], batch_data_samples: SampleList,

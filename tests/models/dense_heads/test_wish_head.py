@@ -192,3 +192,32 @@ def test_no_prompt_head_ablation():
             type='HungarianAssigner', match_costs=[dict(type='PromptKLCost'),
                                                    dict(type='SAMMaskCost')]))
         MODELS.build(cfg)
+
+
+def test_mask_pooled_position_tells_queries_where_they_are():
+    """``prompt_position='mask_pooled'``: a query whose mask is one pixel gets the
+    decoder's positional encoding of that pixel; two queries with the same content
+    but masks in other places get other latents, which the paper's head cannot give."""
+    head = MODELS.build(head_cfg(prompt_position='mask_pooled'))
+    c = head.decoder_embed_dims
+    mask = torch.full((1, 2, 8, 8), -30.0)
+    mask[0, 0, 1, 2] = 30.0
+    mask[0, 1, 6, 5] = 30.0
+    pooled = head.mask_pooled_position(mask)
+    pos = head.decoder_positional_encoding(torch.zeros(1, 8, 8, dtype=torch.bool))
+    torch.testing.assert_close(pooled[0, 0], pos[0, :, 1, 2], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(pooled[0, 1], pos[0, :, 6, 5], atol=1e-4, rtol=1e-4)
+    # a mask over two pixels: the mean of their encodings
+    two = torch.full((1, 1, 8, 8), -30.0)
+    two[0, 0, 3, 3] = two[0, 0, 3, 7] = 30.0
+    torch.testing.assert_close(head.mask_pooled_position(two)[0, 0],
+                               (pos[0, :, 3, 3] + pos[0, :, 3, 7]) / 2, atol=1e-4, rtol=1e-4)
+    same = torch.randn(1, 1, c).expand(1, 2, c)
+    z = head.predict_prompt_latents(same, mask)
+    assert z.shape == (1, 2, 2, 2, head.prompt_dim)
+    assert (z[0, 0] - z[0, 1]).abs().max() > 1e-3
+    plain = MODELS.build(head_cfg())
+    z = plain.predict_prompt_latents(same, mask)
+    torch.testing.assert_close(z[0, 0], z[0, 1])
+    with pytest.raises(ValueError, match='prompt_position'):
+        MODELS.build(head_cfg(prompt_position='centroid'))
