@@ -22,7 +22,7 @@ from mmdet.registry import MODELS
 from torch import Tensor
 
 from ..datasets.converters.weak_budget import ann_to_mask
-from .sam_teacher import SAMTeacher, homography_of, resample
+from .sam_teacher import SAMTeacher, homography_of
 from .sam_training import SHAPES_SAM_ARCH
 
 
@@ -195,10 +195,7 @@ class OracleTeacher(SAMTeacher):
         pixel takes the source pixel under its centre)."""
         ann_ids, cands, iou, truth = self.image_objects(data_sample)
         homography = torch.as_tensor(homography_of(data_sample), dtype=torch.float32)
-        batch = cands.new_zeros((0, 3) + tuple(batch_hw)) if not len(cands) else resample(
-            cands.flatten(0, 1)[:, None].float(), torch.linalg.inv(homography),
-            tuple(cands.shape[-2:]), batch_hw, mode='nearest')[:, 0].reshape(
-                len(cands), 3, *batch_hw) > 0.5
+        batch = self.cached_candidates(cands, homography, batch_hw)
         if ids is not None:
             labelled = data_sample.metainfo['ann_ids']
             rows = [ann_ids.index(int(labelled[int(i)])) for i in ids.tolist()]
