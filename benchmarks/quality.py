@@ -25,6 +25,7 @@ import os.path as osp
 import statistics
 import subprocess
 import sys
+from collections import namedtuple
 from concurrent.futures import ThreadPoolExecutor
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -42,13 +43,20 @@ BUDGET = NUM_TRAIN * COSTS['tag']  # the paper's Table 3: every image tagged
 INFERENCE_ONLY = ('sam_decoder_inference', 'sam_decoder_inference_raw')
 THREADS = '2'
 BACKBONE = osp.join('work_dirs', 'backbone', 'resnet18_shapes.pth')
+SAM = osp.join('checkpoints', 'sam_tiny_shapes.pth')
+NUM_VAL = 100
+# kind: 'train' (a model trained on the row's labels), 'sam_labels' (Mask2Former trained
+# on the small SAM's masks for the labels: the offline labeller), 'ceiling' (no training:
+# the small SAM's masks for the validation objects, prompted by their true boxes or points)
+Row = namedtuple('Row', 'config counts options what kind', defaults=('train',))
 
 
 def rows_table():
-    """name -> (config, label counts or None for the mask file, extra cfg-options, what)."""
+    """name -> Row(config, label counts or None for the mask file, extra cfg-options, what,
+    kind)."""
     half = BUDGET // 2
     hetero = dict(tag=134, point=133, box=133)  # the demo's mix; the ablations' labels
-    return {
+    rows = {
         'baseline': (M2F, None, [], 'Mask2Former, masks (full supervision)'),
         'box': (WISH, dict(box=NUM_TRAIN), [], 'WISH, boxes'),
         'point': (WISH, dict(point=NUM_TRAIN), [], 'WISH, points'),
@@ -80,6 +88,17 @@ def rows_table():
                                       ['model.sam_decoder_inference=box',
                                        'model.restore_latent_means=False'],
                                       'ablation (b), Z_hat decoded without its level restored'),
+        'ceiling_box': Row(WISH, dict(box=NUM_VAL), [],
+                           "the small SAM's masks of the val objects from their true boxes",
+                           'ceiling'),
+        'ceiling_point': Row(WISH, dict(point=NUM_VAL), [],
+                             "the small SAM's masks of the val objects from a point in each",
+                             'ceiling'),
+        'sam_labels_box': Row(M2F, dict(box=NUM_TRAIN), [],
+                              "Mask2Former on the small SAM's masks for the boxes", 'sam_labels'),
+        'sam_labels_point': Row(M2F, dict(point=NUM_TRAIN), [],
+                                "Mask2Former on the small SAM's masks for the points",
+                                'sam_labels'),
         'oracle_box': (ORACLE, dict(box=NUM_TRAIN), [], 'WISH + oracle teacher, boxes'),
         'oracle_point': (ORACLE, dict(point=NUM_TRAIN), [], 'WISH + oracle teacher, points'),
         'oracle_tag': (ORACLE, dict(tag=NUM_TRAIN), [], 'WISH + oracle teacher, tags'),
@@ -100,14 +119,32 @@ def rows_table():
                                  ['model.panoptic_head.loss_prompt.loss_weight=5.0'],
                                  'WISH + oracle teacher, boxes, l_prompt = 5'),
     }
+    return {name: Row(*row) for name, row in rows.items()}
 
 
 def budget_of(counts):
     return sum(COSTS[t] * n for t, n in (counts or {}).items())
 
 
-def ann_name(counts):
-    return 'instances_train_' + '_'.join(f'{t}{n}' for t, n in sorted(counts.items())) + '.json'
+def ann_name(counts, split='train', seed=None):
+    """The weak-label file of ``counts`` (val files of points also name their seed)."""
+    name = f'instances_{split}_' + '_'.join(f'{t}{n}' for t, n in sorted(counts.items()))
+    return name + (f'_seed{seed}' if seed is not None else '') + '.json'
+
+
+def sam_label_name(weak_name):
+    """The small SAM's labels of a weak file, named by the SAM's checkpoint."""
+    from mmwish.teachers.sam_builder import file_sha256
+    return weak_name[:-len('.json')] + f'_samlabels_{file_sha256(osp.join(REPO, SAM))[:8]}.json'
+
+
+def sam_labels(weak_name, out_name, log):
+    """Label a weak file's points and boxes with the small SAM (sam_pseudo_labels.py)."""
+    ann = osp.join(REPO, 'data', 'shapes', 'annotations')
+    if not osp.isfile(osp.join(ann, out_name)):
+        sh([sys.executable, 'tools/dataset_converters/sam_pseudo_labels.py', WISH,
+            osp.join(ann, weak_name), osp.join(ann, out_name)], log)
+    return osp.join(ann, out_name)
 
 
 def sh(cmd, log):
@@ -124,15 +161,21 @@ def prepare(args):
     data = osp.join(REPO, 'data', 'shapes')
     if not osp.isfile(osp.join(data, 'annotations', 'instances_val.json')):
         sh([sys.executable, 'tools/dataset_converters/make_shapes.py', data, '--seed', '0',
-            '--num-train', str(NUM_TRAIN), '--num-val', '100'], osp.join(args.out, 'data.log'))
+            '--num-train', str(NUM_TRAIN), '--num-val', str(NUM_VAL)],
+           osp.join(args.out, 'data.log'))
     for name in args.rows:
-        counts = rows_table()[name][1]
-        if counts and not osp.isfile(osp.join(data, 'annotations', ann_name(counts))):
+        row = rows_table()[name]
+        if row.kind == 'ceiling' or not row.counts:
+            continue
+        if not osp.isfile(osp.join(data, 'annotations', ann_name(row.counts))):
             sh([sys.executable, 'tools/dataset_converters/coco_to_weak.py',
                 osp.join(data, 'annotations', 'instances_train.json'),
-                osp.join(data, 'annotations', ann_name(counts)), '--counts',
-                ','.join(f'{t}={n}' for t, n in counts.items()), '--seed', '0'],
+                osp.join(data, 'annotations', ann_name(row.counts)), '--counts',
+                ','.join(f'{t}={n}' for t, n in row.counts.items()), '--seed', '0'],
                osp.join(args.out, 'data.log'))
+        if row.kind == 'sam_labels':
+            sam_labels(ann_name(row.counts), sam_label_name(ann_name(row.counts)),
+                       osp.join(args.out, 'data.log'))
 
 
 def ensure_backbone(args):
@@ -157,7 +200,9 @@ def backbone_options(args):
 
 
 def run_row(name, seed, args):
-    config, counts, options, _ = rows_table()[name]
+    config, counts, options, _, kind = rows_table()[name]
+    if kind == 'ceiling':
+        return run_ceiling(name, seed, args)
     work = osp.join(args.out, f'{name}_seed{seed}')
     # an inference-only switch tests the hetero row's checkpoint
     trained = osp.join(args.out, f'hetero_seed{seed}') if name in INFERENCE_ONLY else work
@@ -170,7 +215,8 @@ def run_row(name, seed, args):
         f'param_scheduler.end={args.iters}', f'param_scheduler.milestones=[{args.iters * 8 // 10}]',
         f'default_hooks.checkpoint.interval={args.iters}']
     if counts:
-        train_opts.append(f'train_dataloader.dataset.ann_file=annotations/{ann_name(counts)}')
+        ann = ann_name(counts) if kind == 'train' else sam_label_name(ann_name(counts))
+        train_opts.append(f'train_dataloader.dataset.ann_file=annotations/{ann}')
     ckpt = osp.join(trained, f'iter_{args.iters}.pth')
     commit = git_commit()  # of the code that trains (the record is written after the test)
     if not osp.isfile(ckpt):
@@ -182,6 +228,46 @@ def run_row(name, seed, args):
         '--cfg-options'] + list(options) + common, log)
     result = tested(name, seed, args)
     write_record(result, args, train_opts, counts, work, commit)
+    return result
+
+
+def run_ceiling(name, seed, args):
+    """The teacher's ceiling (no training): the small SAM's best-scored mask for each
+    validation object, prompted by its true box or a random point inside it (drawn by
+    ``seed``), given the true class and score 1, scored by COCO mask AP."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    from mmwish.datasets.converters.weak_budget import convert_to_weak
+    counts = rows_table()[name].counts
+    ann = osp.join(REPO, 'data', 'shapes', 'annotations')
+    work = osp.join(args.out, f'{name}_seed{seed}')
+    os.makedirs(work, exist_ok=True)
+    weak_name = ann_name(counts, 'val', seed)
+    if not osp.isfile(osp.join(ann, weak_name)):
+        with open(osp.join(ann, 'instances_val.json')) as f:
+            weak, _ = convert_to_weak(json.load(f), counts, seed=seed)
+        with open(osp.join(ann, weak_name), 'w') as f:
+            json.dump(weak, f)
+    commit = git_commit()
+    labelled = sam_labels(weak_name, sam_label_name(weak_name), osp.join(work, 'run.log'))
+    with open(labelled) as f:
+        dets = [dict(image_id=a['image_id'], category_id=a['category_id'], score=1.0,
+                     segmentation=a['segmentation'], bbox=a['bbox'])
+                for a in json.load(f)['annotations']]
+    gt = COCO(osp.join(ann, 'instances_val.json'))
+    stats = {}
+    for iou_type in ('segm', 'bbox'):
+        ev = COCOeval(gt, gt.loadRes(dets), iou_type)
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+        stats[iou_type] = ev.stats
+    result = dict(row=name, seed=seed, mask_ap=round(float(stats['segm'][0]), 3),
+                  mask_ap50=round(float(stats['segm'][1]), 3),
+                  mask_ap75=round(float(stats['segm'][2]), 3),
+                  box_ap=round(float(stats['bbox'][0]), 3))
+    write_record(result, args, [], counts, work, commit)
     return result
 
 
@@ -227,13 +313,17 @@ def write_record(result, args, train_opts, counts, work, commit):
     """One JSON record per finished run under benchmarks/results/quality/."""
     import datetime
     import platform
-    config, _, options, what = rows_table()[result['row']]
-    teacher = {ORACLE: 'oracle', WISH: 'small SAM'}.get(config)
+
+    from mmwish.teachers.sam_builder import file_sha256
+    config, _, options, what, kind = rows_table()[result['row']]
+    teacher = 'small SAM' if kind != 'train' else {ORACLE: 'oracle', WISH: 'small SAM'}.get(config)
     if 'model.teacher.ambiguity=False' in options:
         teacher += ' (no ambiguity)'
-    record = dict(result, weak_path=WEAK_PATH, what=what, config=config,
-                  teacher=teacher, labels=counts or dict(mask=NUM_TRAIN), budget=budget_of(counts),
-                  num_train=NUM_TRAIN, num_val=100, iters=args.iters,
+    record = dict(result, weak_path=WEAK_PATH, what=what, kind=kind, config=config,
+                  teacher=teacher, sam_sha256=file_sha256(osp.join(REPO, SAM)),
+                  labels=counts or dict(mask=NUM_TRAIN), budget=budget_of(counts),
+                  num_train=NUM_TRAIN if kind != 'ceiling' else 0, num_val=NUM_VAL,
+                  iters=args.iters if kind != 'ceiling' else 0,
                   backbone=osp.relpath(args.backbone, REPO) if args.backbone != 'scratch'
                   else 'scratch', final_losses=final_losses(work),
                   command=' '.join(['python benchmarks/quality.py', '--rows', result['row'],
@@ -288,11 +378,15 @@ def summarise(results, args=None):
             continue
         runs = by_row[name]
         aps = [r['mask_ap'] for r in runs]
-        counts = table[name][1]
+        counts = table[name].counts
         labels = 'masks 400' if counts is None else ', '.join(
             f'{t} {n}' for t, n in counts.items())
+        ceiling = table[name].kind == 'ceiling'
+        if ceiling:
+            labels = f'val: {labels} (true)'
         ratio = f'{statistics.mean(aps) / base:.3f}' if base else 'n/a'
-        cells = [table[name][3], labels, str(budget_of(counts) or '-'), str(len(runs)),
+        budget = '-' if ceiling else str(budget_of(counts) or '-')
+        cells = [table[name].what, labels, budget, str(len(runs)),
                  mean_std(aps), ', '.join(f'{a:.3f}' for a in aps)]
         for key in ('mask_ap50', 'mask_ap75'):
             vals = [r[key] for r in runs if key in r]
@@ -369,7 +463,8 @@ def main(argv=None):
     if args.summarise_only:
         return report(load_records(), args)
     prepare(args)
-    ensure_backbone(args)
+    if any(rows_table()[r].kind != 'ceiling' for r in args.rows):
+        ensure_backbone(args)
     global THREADS
     THREADS = str(max(1, (os.cpu_count() or 1) // args.jobs))
     seeds = [int(s) for s in args.seeds.split(',')]

@@ -25,6 +25,7 @@ from mmdet.registry import DATASETS, MODELS  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 
+from mmwish.teachers.sam_builder import SAMCheckpointError, teacher_config  # noqa: E402
 from mmwish.teachers.sam_cache import cache_shard, write_meta  # noqa: E402
 
 
@@ -45,23 +46,15 @@ def parse_args():
     return p.parse_args()
 
 
-def teacher_cfg(cfg, args):
-    base = dict(cfg.model.get('teacher', {}) or {})
-    base.setdefault('type', 'SAMTeacher')
-    for key in ('checkpoint', 'variant', 'arch'):
-        if getattr(args, key) is not None:
-            base[key] = getattr(args, key)
-    if 'checkpoint' not in base:
-        sys.exit('error: no SAM checkpoint: pass --checkpoint or set model.teacher.checkpoint')
-    return base
-
-
 def run_shard(shard, num_shards, args, device):
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
-    t_cfg = teacher_cfg(cfg, args)
+    try:
+        t_cfg = teacher_config(cfg, args.checkpoint, args.variant, args.arch)
+    except SAMCheckpointError as e:
+        sys.exit(f'error: {e}')
     teacher = MODELS.build(t_cfg)
     dataset_cfg = dict(cfg.train_dataloader.dataset, pipeline=[])
     dataset = DATASETS.build(dataset_cfg)

@@ -3,6 +3,7 @@ classes than the benchmark's, and report its mIoU for point and box prompts.
 
     python tools/train_sam_shapes.py --out checkpoints/sam_tiny_shapes.pth --stop-at 1500
     python tools/train_sam_shapes.py --eval-only checkpoints/sam_tiny_shapes.pth
+    python tools/train_sam_shapes.py --init OLD.pth --decoder-only --iters 1000 --out NEW.pth
 
 The checkpoint is a plain state dict (loads with weights_only=True); a JSON report
 with the figures is written next to it. Same seed, same machine: the same weights.
@@ -15,7 +16,7 @@ import time
 
 import torch
 
-from mmwish.teachers.sam_builder import build_sam_model, read_sam_state_dict
+from mmwish.teachers.sam_builder import build_sam_model, file_sha256, read_sam_state_dict
 from mmwish.teachers.sam_training import SHAPES_SAM_ARCH, SAMTrainConfig, evaluate_both, train_sam
 
 
@@ -26,6 +27,11 @@ def parse_args(argv=None):
     p.add_argument('--batch-size', type=int, default=SAMTrainConfig.batch_size)
     p.add_argument('--lr', type=float, default=SAMTrainConfig.lr)
     p.add_argument('--seed', type=int, default=SAMTrainConfig.seed)
+    p.add_argument('--warmup', type=int, default=SAMTrainConfig.warmup)
+    p.add_argument('--init', metavar='CKPT', help='start from this checkpoint (its JSON report, '
+                   'if any, is kept in the new one)')
+    p.add_argument('--decoder-only', action='store_true',
+                   help='train the mask decoder only (image and prompt encoders frozen)')
     p.add_argument('--threads', type=int, default=0, help='torch threads (0: torch default)')
     p.add_argument('--stop-at', type=int, default=0,
                    help='stop the --iters schedule after this many iterations')
@@ -58,10 +64,12 @@ def main(argv=None):
     if osp.exists(args.out) and not args.overwrite:
         raise SystemExit(f'error: {args.out} exists; pass --overwrite to replace it')
     cfg = SAMTrainConfig(iters=args.iters, batch_size=args.batch_size, lr=args.lr,
-                         seed=args.seed)
+                         seed=args.seed, warmup=args.warmup)
+    init = read_sam_state_dict(args.init) if args.init else None
     start = time.time()
     sam = train_sam(cfg, on_checkpoint=lambda s, it: save(s, args.out),
-                    checkpoint_interval=args.save_interval, stop_at=args.stop_at)
+                    checkpoint_interval=args.save_interval, stop_at=args.stop_at, init=init,
+                    decoder_only=args.decoder_only)
     minutes = (time.time() - start) / 60
     save(sam, args.out)
     report = dict(config=vars(cfg), arch=SHAPES_SAM_ARCH, train_minutes=round(minutes, 1),
@@ -69,6 +77,13 @@ def main(argv=None):
                   eval=evaluate_both(sam, args.eval_images))
     report['config']['classes'] = list(cfg.classes)
     report['config']['stop_at'] = args.stop_at
+    report['config']['decoder_only'] = args.decoder_only
+    if args.init:
+        report['init'] = dict(checkpoint=args.init, sha256=file_sha256(args.init))
+        init_report = osp.splitext(args.init)[0] + '.json'
+        if osp.isfile(init_report):
+            with open(init_report) as f:
+                report['init']['report'] = json.load(f)
     with open(osp.splitext(args.out)[0] + '.json', 'w') as f:
         json.dump(report, f, indent=1)
     print(json.dumps(report['eval'], indent=1))

@@ -154,3 +154,18 @@ def load_sam_checkpoint(sam: nn.Module, path: str, variant: str,
             f'({len(problems)} differences, e.g. {problems[0]}){hint}: set the teacher\'s '
             'variant (and arch for a custom SAM) to the checkpoint\'s')
     sam.load_state_dict(state, strict=not allow_missing)
+
+
+def teacher_config(cfg, checkpoint: Optional[str] = None, variant: Optional[str] = None,
+                   arch: Optional[dict] = None) -> dict:
+    """The teacher of a training config (``model.teacher``, a ``SAMTeacher`` unless it
+    names another type), with the tools' command-line overrides applied."""
+    base = dict(cfg.model.get('teacher', {}) or {})
+    base.setdefault('type', 'SAMTeacher')
+    for key, value in dict(checkpoint=checkpoint, variant=variant, arch=arch).items():
+        if value is not None:
+            base[key] = value
+    if 'checkpoint' not in base:
+        raise SAMCheckpointError('no SAM checkpoint: pass --checkpoint or set '
+                                 'model.teacher.checkpoint in the config')
+    return base

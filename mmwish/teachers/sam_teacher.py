@@ -45,6 +45,35 @@ def to_sam_boxes(boxes: Tensor, scale: float) -> Tensor:
     return torch.stack([b[:, 0], b[:, 1], x2, y2], dim=1)
 
 
+def sparse_tokens(prompt_encoder, scale: float, points: Optional[Tensor] = None,
+                  boxes: Optional[Tensor] = None) -> list:
+    """SAM's sparse prompt tokens, (n, 2, C) per given kind, points first, as
+    ``SamPredictor`` makes them: a point and SAM's padding token, or a box's two
+    corners. ``points`` (n, 2) and xyxy ``boxes`` (n, 4) are continuous coordinates of
+    a frame that ``scale`` resizes to SAM's input. The small SAM trains on these very
+    tokens (``sam_training``), so that the teacher is used as it learnt."""
+    tokens = []
+    if points is not None and len(points):
+        coords = to_sam_points(points.float(), scale)[:, None, :]
+        labels = torch.ones(len(coords), 1, device=coords.device)
+        tokens.append(prompt_encoder(points=(coords, labels), boxes=None, masks=None)[0])
+    if boxes is not None and len(boxes):
+        tokens.append(prompt_encoder(points=None, boxes=to_sam_boxes(boxes.float(), scale),
+                                     masks=None)[0])
+    return tokens
+
+
+def decode_sparse(sam, embedding: Tensor, tokens: Tensor) -> Tuple[Tensor, Tensor]:
+    """SAM's mask decoder on (n, 2, C) sparse tokens and no mask prompt, 3 masks each:
+    low-res logits (n, 3, L, L) over the SAM square and IoU predictions (n, 3)."""
+    dense = sam.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(
+        len(tokens), -1, *embedding.shape[-2:])
+    return sam.mask_decoder(
+        image_embeddings=embedding, image_pe=sam.prompt_encoder.get_dense_pe(),
+        sparse_prompt_embeddings=tokens.to(dense.dtype), dense_prompt_embeddings=dense,
+        multimask_output=True)
+
+
 def apply_homography(points: Tensor, matrix: Tensor) -> Tensor:
     """(n, 2) x-y points through a 3x3 matrix."""
     ones = torch.ones_like(points[:, :1])
@@ -162,16 +191,7 @@ class SAMTeacher(BaseModule):
 
     def _sparse_tokens(self, sam, scale: float, points: Optional[Tensor] = None,
                        boxes: Optional[Tensor] = None) -> list:
-        """SAM's sparse prompt tokens, (n, 2, C) per given kind, points first."""
-        tokens = []
-        if points is not None and len(points):
-            coords = to_sam_points(points.float(), scale)[:, None, :]
-            labels = torch.ones(len(coords), 1, device=coords.device)
-            tokens.append(sam.prompt_encoder(points=(coords, labels), boxes=None, masks=None)[0])
-        if boxes is not None and len(boxes):
-            tokens.append(sam.prompt_encoder(points=None, boxes=to_sam_boxes(boxes.float(), scale),
-                                             masks=None)[0])
-        return tokens
+        return sparse_tokens(sam.prompt_encoder, scale, points, boxes)
 
     @torch.no_grad()
     def token_channel_means(self, prompt_type: str) -> Tensor:
@@ -273,13 +293,8 @@ class SAMTeacher(BaseModule):
         """SAM's mask decoder on (n, 2, C) sparse tokens (SAM's own or predicted latents
         ``Z_hat``): low-res logits (n, 3, L, L) over the SAM square and IoU (n, 3)."""
         sam = self._on(embedding.device)
-        dense = sam.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(
-            len(tokens), -1, *embedding.shape[-2:])
         with self._autocast(embedding.device):
-            low_res, iou = sam.mask_decoder(
-                image_embeddings=embedding, image_pe=sam.prompt_encoder.get_dense_pe(),
-                sparse_prompt_embeddings=tokens.to(dense.dtype), dense_prompt_embeddings=dense,
-                multimask_output=True)
+            low_res, iou = decode_sparse(sam, embedding, tokens)
         return low_res.float(), iou.float()
 
     def to_frame(self, low_res: Tensor, frame_hw: Tuple[int, int], out_hw: Tuple[int, int],

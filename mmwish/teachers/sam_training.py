@@ -9,7 +9,7 @@ the ViT image encoder is small.
 """
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -18,6 +18,7 @@ from torch import Tensor
 
 from ..datasets.synthetic_shapes import DEFAULT_CLASSES, OTHER_CLASSES, ShapesConfig, generate_image
 from .sam_builder import build_sam_model
+from .sam_teacher import decode_sparse, sparse_tokens
 
 # The small SAM of the shapes configs: 128 px input, 16x16 embedding, 64x64 low-res masks.
 SHAPES_SAM_ARCH = dict(image_size=128, patch_size=8, embed_dim=96, depth=4, num_heads=4,
@@ -63,35 +64,35 @@ def resize_mask(mask: np.ndarray, scale: float, size: int) -> Tensor:
 
 
 def sample_prompts(rng: np.random.Generator, masks: List[Tensor], kinds: Sequence[str],
-                   box_noise: float) -> Tuple[Tensor, Tensor]:
-    """One prompt per mask, in SAM's pixel-index coordinates: a random pixel of the
-    mask, or its box with SAM's jitter. Returns (n, 2, 2) coords and (n, 2) labels
-    (boxes: corner labels 2 and 3; points: the point and a padding point, label -1)."""
-    coords, labels = [], []
-    for mask, kind in zip(masks, kinds):
+                   box_noise: float) -> Tuple[Tensor, Tensor, List[int]]:
+    """One prompt per mask, in continuous coordinates of SAM's frame: the centre of a
+    random pixel of the mask, or its box with SAM's jitter (a fraction of its side).
+    Returns (n_p, 2) points, (n_b, 4) xyxy boxes and the masks' order in the
+    decoder's output (points first, as :func:`~.sam_teacher.sparse_tokens` orders)."""
+    points, boxes, point_idx, box_idx = [], [], [], []
+    for i, (mask, kind) in enumerate(zip(masks, kinds)):
         ys, xs = torch.nonzero(mask, as_tuple=True)
         if kind == 'point':
-            i = int(rng.integers(len(xs)))
-            coords.append([[float(xs[i]), float(ys[i])], [0.0, 0.0]])
-            labels.append([1, -1])
+            k = int(rng.integers(len(xs)))
+            points.append([float(xs[k]) + 0.5, float(ys[k]) + 0.5])
+            point_idx.append(i)
         else:
-            x1, y1, x2, y2 = xs.min(), ys.min(), xs.max(), ys.max()
-            w, h = float(x2 - x1 + 1), float(y2 - y1 + 1)
+            x1, y1 = float(xs.min()), float(ys.min())
+            x2, y2 = float(xs.max()) + 1, float(ys.max()) + 1
+            w, h = x2 - x1, y2 - y1
             jitter = rng.uniform(-box_noise, box_noise, 4) * np.array([w, h, w, h])
-            box = np.array([x1, y1, x2, y2], np.float64) + jitter
-            coords.append([[box[0], box[1]], [box[2], box[3]]])
-            labels.append([2, 3])
-    return torch.tensor(coords, dtype=torch.float32), torch.tensor(labels, dtype=torch.float32)
+            boxes.append((np.array([x1, y1, x2, y2]) + jitter).tolist())
+            box_idx.append(i)
+    return (torch.tensor(points, dtype=torch.float32).reshape(-1, 2),
+            torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4), point_idx + box_idx)
 
 
-def decode(sam, embedding: Tensor, coords: Tensor, labels: Tensor) -> Tuple[Tensor, Tensor]:
-    """SAM's prompt encoder and mask decoder for n prompts of one image: (n, 3, L, L)
-    low-res logits and (n, 3) IoU predictions. Points carry SAM's padding point, as
-    SAM's prompt encoder adds one when no box is given."""
-    sparse, dense = sam.prompt_encoder(points=(coords, labels), boxes=None, masks=None)
-    return sam.mask_decoder(image_embeddings=embedding, image_pe=sam.prompt_encoder.get_dense_pe(),
-                            sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
-                            multimask_output=True)
+def decode(sam, embedding: Tensor, points: Tensor, boxes: Tensor) -> Tuple[Tensor, Tensor]:
+    """SAM's prompt encoder and mask decoder for the prompts of one image, exactly as
+    :class:`~.sam_teacher.SAMTeacher` calls them: (n, 3, L, L) low-res logits and (n, 3)
+    IoU predictions, points first."""
+    tokens = torch.cat(sparse_tokens(sam.prompt_encoder, 1.0, points, boxes))
+    return decode_sparse(sam, embedding, tokens)
 
 
 def mask_losses(logits: Tensor, target: Tensor) -> Tensor:
@@ -127,24 +128,34 @@ def image_batch(cfg: ShapesConfig, split: str, indices: Sequence[int], size: int
 
 
 def train_sam(cfg: SAMTrainConfig, log=print, log_interval: int = 50, on_checkpoint=None,
-              checkpoint_interval: int = 0, stop_at: int = 0):
-    """Train the small SAM from scratch; returns it in eval mode. ``on_checkpoint(sam, it)``
-    is called every ``checkpoint_interval`` iterations; ``stop_at`` ends the schedule of
-    ``cfg.iters`` early, at that iteration."""
+              checkpoint_interval: int = 0, stop_at: int = 0,
+              init: Optional[Dict[str, Tensor]] = None, decoder_only: bool = False):
+    """Train the small SAM from scratch, or from the state dict ``init``; returns it in
+    eval mode. ``decoder_only`` trains the mask decoder alone (the image and prompt
+    encoders stay as they are, and so do the latents WISH learns from them).
+    ``on_checkpoint(sam, it)`` is called every ``checkpoint_interval`` iterations;
+    ``stop_at`` ends the schedule of ``cfg.iters`` early, at that iteration."""
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     sam = build_sam_model('custom', **SHAPES_SAM_ARCH)
+    if init is not None:
+        sam.load_state_dict(init)
     sam.train()
+    if decoder_only:
+        sam.requires_grad_(False)
+        sam.mask_decoder.requires_grad_(True)
     size = SHAPES_SAM_ARCH['image_size']
     data_cfg = ShapesConfig(seed=cfg.seed, classes=cfg.classes, num_train=0, num_val=0)
-    opt = torch.optim.AdamW(sam.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW([p for p in sam.parameters() if p.requires_grad], lr=cfg.lr,
+                            weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda it: min(1.0, (it + 1) / cfg.warmup) * (
         0.1 if it >= int(0.85 * cfg.iters) else 1.0))
     start, seen = time.time(), 0
     for it in range(min(cfg.iters, stop_at or cfg.iters)):
         images, masks = image_batch(data_cfg, 'train', range(seen, seen + cfg.batch_size), size)
         seen += cfg.batch_size
-        embeddings = sam.image_encoder(images)
+        with torch.set_grad_enabled(not decoder_only):
+            embeddings = sam.image_encoder(images)
         loss_mask, loss_iou, n = 0.0, 0.0, 0
         for b, inst in enumerate(masks):
             inst = [m for m in inst if m.any()]
@@ -153,8 +164,9 @@ def train_sam(cfg: SAMTrainConfig, log=print, log_interval: int = 50, on_checkpo
             pick = rng.permutation(len(inst))[:cfg.prompts_per_image]
             target = torch.stack([inst[i] for i in pick])
             kinds = ['point' if rng.random() < 0.5 else 'box' for _ in pick]
-            coords, labels = sample_prompts(rng, list(target), kinds, cfg.box_noise)
-            low_res, iou_pred = decode(sam, embeddings[b:b + 1], coords, labels)
+            points, boxes, order = sample_prompts(rng, list(target), kinds, cfg.box_noise)
+            target = target[order]
+            low_res, iou_pred = decode(sam, embeddings[b:b + 1], points, boxes)
             logits = F.interpolate(low_res, (size, size), mode='bilinear', align_corners=False)
             losses = mask_losses(logits, target)
             best = losses.argmin(dim=1)
@@ -205,8 +217,8 @@ def evaluate_sam(sam, classes: Sequence[str], num_images: int = 100, seed: int =
         embedding = sam.image_encoder(images)
         target = torch.stack(inst)
         for kind in ('point', 'box'):
-            coords, labels = sample_prompts(rng, inst, [kind] * len(inst), 0.0)
-            low_res, iou_pred = decode(sam, embedding, coords, labels)
+            points, boxes, _ = sample_prompts(rng, inst, [kind] * len(inst), 0.0)
+            low_res, iou_pred = decode(sam, embedding, points, boxes)
             logits = F.interpolate(low_res, (size, size), mode='bilinear', align_corners=False)
             iou = mask_iou(logits > 0, target)
             rows = torch.arange(len(iou))
