@@ -398,25 +398,63 @@ def summarise(results, args=None):
     return '\n'.join(lines)
 
 
+DOCS = osp.join('docs', 'benchmarks.md')
+DOCS_PLOT = osp.join('docs', 'images', 'quality_budget.png')
+BEGIN = ('<!-- quality table: made by `python benchmarks/quality.py --summarise-only '
+         '--write-docs` from the records; do not edit -->')
+END = '<!-- end of the quality table -->'
+
+
+def docs_block(records) -> str:
+    """What ``--write-docs`` puts between the markers of docs/benchmarks.md."""
+    text = summarise(records)
+    if any(r['row'] in BUDGET_ROWS for r in records):
+        text += f'\n\n![mask AP against annotation budget]({osp.relpath(DOCS_PLOT, "docs")})'
+    return text
+
+
+def write_docs(records, docs=None) -> str:
+    """Replace the table between ``BEGIN`` and ``END`` in docs/benchmarks.md (and the
+    budget plot) by the summary of ``records``; the prose around it stays."""
+    docs = docs or osp.join(REPO, DOCS)
+    with open(docs, encoding='utf-8') as f:
+        text = f.read()
+    if text.count(BEGIN) != 1 or text.count(END) != 1:
+        raise SystemExit(f'error: {docs} must hold the markers {BEGIN!r} and {END!r} once each')
+    head, rest = text.split(BEGIN)
+    _, tail = rest.split(END)
+    with open(docs, 'w', encoding='utf-8') as f:
+        f.write(head + BEGIN + '\n' + docs_block(records) + '\n' + END + tail)
+    if any(r['row'] in BUDGET_ROWS for r in records):
+        plot(records, osp.join(osp.dirname(osp.dirname(docs)), DOCS_PLOT))
+    return docs
+
+
+BUDGET_SERIES = dict(tags=('tag', 'budget_tags_half'),
+                     boxes=('budget_boxes', 'budget_boxes_half', 'box'),
+                     mix=('budget_mix', 'budget_mix_half'))
+BUDGET_ROWS = {n for names in BUDGET_SERIES.values() for n in names} - {'tag', 'box'}
+
+
 def plot(results, path):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    series = dict(tags=('tag', 'budget_tags_half'),
-                  boxes=('budget_boxes', 'budget_boxes_half', 'box'),
-                  mix=('budget_mix', 'budget_mix_half'))
     table = rows_table()
     fig, ax = plt.subplots(figsize=(5, 3.5))
     drawn = False
-    for label, names in series.items():
+    for label, names in BUDGET_SERIES.items():
         pts = []
         for n in names:
             aps = [r['mask_ap'] for r in results if r['row'] == n]
             if aps:
-                pts.append((budget_of(table[n][1]), statistics.mean(aps)))
+                std = statistics.stdev(aps) if len(aps) > 1 else 0.0
+                pts.append((budget_of(table[n][1]), statistics.mean(aps), std))
         if pts:
             pts.sort()
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], 'o-', label=label)
+            # error bars: the sample std over seeds (none for a single seed)
+            ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts],
+                        fmt='o-', capsize=3, label=label)
             drawn = True
     if not drawn:
         return None
@@ -424,6 +462,8 @@ def plot(results, path):
     # equal-budget rows spend a little less than the budget: label the round figures
     budgets = sorted({round(x, -2) for line in ax.get_lines() for x in line.get_xdata()})
     ax.set_xticks(budgets, [str(int(b)) for b in budgets])
+    ax.set_title('bars: sample std over seeds',
+                 fontsize=8)
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel('annotation budget (tag 1, point 6, box 12)')
     ax.set_ylabel('mask AP (synthetic shapes val)')
@@ -448,6 +488,9 @@ def main(argv=None):
     p.add_argument('--summarise-only', action='store_true',
                    help=f'no runs: the table of the committed records in {RECORDS} '
                         f'(weak path {WEAK_PATH})')
+    p.add_argument('--write-docs', action='store_true',
+                   help=f'with --summarise-only: also rewrite the table in {DOCS} (and '
+                        f'{DOCS_PLOT})')
     args = p.parse_args(argv)
     args.rows = list(rows_table()) if args.rows == 'all' else args.rows.split(',')
     unknown = set(args.rows) - set(rows_table())
@@ -461,7 +504,10 @@ def main(argv=None):
         args.backbone = osp.abspath(args.backbone)
     os.makedirs(args.out, exist_ok=True)
     if args.summarise_only:
-        return report(load_records(), args)
+        records = load_records()
+        if args.write_docs:
+            print(f'rewrote the table in {write_docs(records)}')
+        return report(records, args)
     prepare(args)
     if any(rows_table()[r].kind != 'ceiling' for r in args.rows):
         ensure_backbone(args)
