@@ -115,6 +115,14 @@ def rows_table():
                                   ['model.panoptic_head.prompt_position=mask_pooled'],
                                   'WISH + oracle teacher, boxes, prompt head told where '
                                   'its mask is'),
+        'oracle_box_iou_margin': (ORACLE, dict(box=NUM_TRAIN),
+                                  ['model.panoptic_head.candidate_iou_margin=0.1'],
+                                  'WISH + oracle teacher, boxes, minimum over candidates '
+                                  'within 0.1 of the best IoU score'),
+        'box_iou_margin': (WISH, dict(box=NUM_TRAIN),
+                           ['model.panoptic_head.candidate_iou_margin=0.1'],
+                           'WISH, boxes, minimum over candidates within 0.1 of the best '
+                           'IoU score'),
         'oracle_box_prompt_x5': (ORACLE, dict(box=NUM_TRAIN),
                                  ['model.panoptic_head.loss_prompt.loss_weight=5.0'],
                                  'WISH + oracle teacher, boxes, l_prompt = 5'),
