@@ -9,8 +9,10 @@ Latents. For every surviving point and box label, the KL (``prompt_kl``, the for
 of the prompt as it lies in the batch frame (0 when they are the same), beside the
 KL between the original-frame encoding and the batch-frame one (the floor that
 latents encoded in the original image put under ``L_prompt``) and between two
-objects' latents of one image (the scale of the matching cost), and the KL that the
-best latent ignoring the image reaches (a prompt head that learned nothing).
+objects' latents of one image (the scale of the matching cost), the KL that the
+best latent ignoring the image reaches (a prompt head that learned nothing), and for
+points the KL that the best prediction knowing the object exactly reaches (the click's
+randomness, which no student can predict).
 
 Masks. A perfect teacher (``OracleTeacher``, ``ambiguity=False``) answers every box.
 The reference is the object's source mask warped exactly into the batch frame (each
@@ -95,6 +97,25 @@ def constant_floor(latents: torch.Tensor) -> float:
     return prompt_kl(latents, best.expand_as(latents)).mean().item()
 
 
+def object_floor(teacher, latents, sample, ids, anns, images) -> list:
+    """Per point label, the KL that the best prediction knowing the object exactly,
+    but not which of its pixels was clicked, reaches: the log of the mean softmax of
+    the latents of every pixel centre of the object in the batch frame (``coco_to_weak
+    --point-mode random`` clicks a uniform pixel)."""
+    out = []
+    for n, k in enumerate(ids.tolist()):
+        ann = anns[int(sample.ann_ids[k])]
+        ref = exact_warp(ann['segmentation'], images[ann['image_id']], sample.homography_matrix)
+        ys, xs = ref.nonzero(as_tuple=True)
+        if not len(xs):
+            continue
+        centres = torch.stack([xs, ys], dim=1).float() + 0.5
+        pixels = teacher.prompt_latents(points=centres, frame_hw=(128, 128))
+        best = pixels.float().softmax(-1).mean(0).log()
+        out.append(prompt_kl(latents[n:n + 1], best[None]).item())
+    return out
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--images', type=int, default=60)
@@ -119,7 +140,7 @@ def main(argv=None):
                                    ann_file=files[kind], data_prefix=dict(img='images/'),
                                    metainfo=dict(classes=DEFAULT_CLASSES), pipeline=[]))
 
-    kl = {k: dict(now=[], original=[], other=[]) for k in ('point', 'box')}
+    kl = {k: dict(now=[], original=[], other=[], object=[]) for k in ('point', 'box')}
     seen = {k: [] for k in kl}  # every batch-frame latent, for the best constant one
     masks = {g: dict(now=[], before=[], mmdet=[]) for g in ('all', 'small', 'star', 'circle')}
     anns = {a['id']: a for a in coco['annotations']}
@@ -144,6 +165,9 @@ def main(argv=None):
                     **{key: torch.as_tensor(sample.ori_prompts)[ids]},
                     frame_hw=tuple(sample.ori_shape))
                 kl[kind]['now'] += prompt_kl(batch, out['latents']).tolist()
+                if kind == 'point':
+                    kl[kind]['object'] += object_floor(teacher, batch, sample, ids, anns,
+                                                       images)
                 seen[kind].append(batch)
                 kl[kind]['original'] += prompt_kl(batch, original).tolist()
                 if len(batch) > 1:
@@ -172,12 +196,13 @@ def main(argv=None):
     print(f'{args.images} generated images x {args.seeds} augmentations (tiny config pipeline)')
     print('\nlatents: mean KL to SAM\'s encoding of the prompt in the batch frame')
     print('| prompt | n | targets now | original-frame latent | another object | '
-          'best constant latent |')
-    print('| --- | --- | --- | --- | --- | --- |')
+          'best constant latent | knowing the object, not the pixel clicked |')
+    print('| --- | --- | --- | --- | --- | --- | --- |')
     for kind, v in kl.items():
+        floor = f"{statistics.mean(v['object']):.4f}" if v['object'] else '0 (by definition)'
         print(f"| {kind} | {len(v['now'])} | {statistics.mean(v['now']):.4f} | "
               f"{statistics.mean(v['original']):.4f} | {statistics.mean(v['other']):.4f} | "
-              f"{constant_floor(torch.cat(seen[kind])):.4f} |")
+              f"{constant_floor(torch.cat(seen[kind])):.4f} | {floor} |")
     print('\nmasks: mean IoU with the source mask warped exactly into the batch frame')
     print('| objects | n | weak path now (perfect teacher) | binarised at 1/4 (before) | '
           'mmdet\'s mask-image target |')
