@@ -65,6 +65,9 @@ def sam_label_file(weak: dict, data_infos: Sequence[dict], teacher, read_image: 
     Returns:
         (COCO dict, report with ``empty`` annotation ids and ``dropped_tag_images``).
     """
+    if not getattr(teacher, 'needs_embedding', True):
+        raise PseudoLabelError(f'{type(teacher).__name__} does not decode images; the '
+                               'offline labeller needs a SAM teacher (SAMTeacher)')
     raw_images = {img['id']: img for img in weak['images']}
     anns_of: Dict[int, List[dict]] = {}
     for ann in weak['annotations']:

@@ -79,6 +79,14 @@ def test_sam_label_file_writes_masks_for_points_and_boxes(teacher, weak_set):
     assert kept and all(a == source[a['id']] for a in kept)
 
 
+def test_sam_label_file_refuses_a_teacher_that_does_not_decode(weak_set):
+    class Oracle:
+        needs_embedding = False
+    weak, infos, _, _ = weak_set
+    with pytest.raises(PseudoLabelError, match='needs a SAM teacher'):
+        sam_label_file(weak, infos, Oracle(), read_rgb, log=None)
+
+
 def test_sam_label_file_refuses_an_image_of_another_size(teacher, weak_set):
     weak, infos, _, _ = weak_set
     info = dict(next(i for i in infos if i['label_type'] == 'point'))
