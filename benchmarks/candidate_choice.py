@@ -19,7 +19,8 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)
 import mmwish  # noqa: E402,F401
 from mmwish.datasets.converters.weak_budget import ann_to_mask  # noqa: E402
-from mmwish.teachers.oracle_teacher import dilate, part_of  # noqa: E402
+from mmwish.teachers.oracle_teacher import iou_of as iou  # noqa: E402
+from mmwish.teachers.oracle_teacher import part_of, superset_of  # noqa: E402
 
 KINDS = ('object', 'a half', 'superset')
 KIND_OF = ('object', 'a half', 'a half', 'superset')  # kind_masks' order
@@ -28,19 +29,8 @@ KIND_OF = ('object', 'a half', 'a half', 'superset')  # kind_masks' order
 def kind_masks(masks: torch.Tensor, index: int, dilation: float) -> list:
     """The object, both its halves and the oracle's superset, as (H, W) bool masks."""
     truth = masks[index]
-    grown = dilate(truth, max(1, round(dilation * float(truth.sum()) ** 0.5)))
-    others = [m for j, m in enumerate(masks) if j != index and bool((m & grown).any())]
-    superset = truth.clone()
-    for m in others:
-        superset |= m
-    if not others:
-        superset = grown
-    return [truth, part_of(truth, True), part_of(truth, False), superset]
-
-
-def iou(a: torch.Tensor, b: torch.Tensor) -> float:
-    union = (a | b).sum().item()
-    return (a & b).sum().item() / union if union else 0.0
+    return [truth, part_of(truth, True), part_of(truth, False),
+            superset_of(masks, index, dilation)]
 
 
 def main(argv=None):

@@ -57,23 +57,30 @@ def iou_of(a: Tensor, b: Tensor) -> float:
     return (a & b).sum().item() / union if union else 0.0
 
 
-def ambiguous_candidates(masks: Tensor, index: int, rng: np.random.Generator,
-                         dilation: float) -> Tuple[Tensor, Tensor, int]:
-    """SAM's 3 kinds of answer for object ``index`` of an image's (m, H, W) masks:
-    the object, a part of it and a superset (the object with every neighbour that
-    touches it once grown by ``dilation * sqrt(area)`` pixels, or that grown object
-    when none does), at a random permutation. Returns (3, H, W) masks, their IoU
-    with the object (3,) and the object's index among them.
-    """
+def superset_of(masks: Tensor, index: int, dilation: float) -> Tensor:
+    """The oracle's superset of object ``index`` of (m, H, W) masks: the object with every
+    neighbour that touches it once grown by ``dilation * sqrt(area)`` pixels, or that
+    grown object when none does."""
     truth = masks[index]
-    radius = max(1, round(dilation * float(truth.sum()) ** 0.5))
-    grown = dilate(truth, radius)
+    grown = dilate(truth, max(1, round(dilation * float(truth.sum()) ** 0.5)))
     others = [m for j, m in enumerate(masks) if j != index and bool((m & grown).any())]
+    if not others:
+        return grown
     superset = truth.clone()
     for m in others:
         superset |= m
-    if not others:
-        superset = grown
+    return superset
+
+
+def ambiguous_candidates(masks: Tensor, index: int, rng: np.random.Generator,
+                         dilation: float) -> Tuple[Tensor, Tensor, int]:
+    """SAM's 3 kinds of answer for object ``index`` of an image's (m, H, W) masks:
+    the object, a part of it and a superset (:func:`superset_of`), at a random
+    permutation. Returns (3, H, W) masks, their IoU
+    with the object (3,) and the object's index among them.
+    """
+    truth = masks[index]
+    superset = superset_of(masks, index, dilation)
     part = part_of(truth, first_half=bool(rng.integers(2)))
     order = rng.permutation(3)
     kinds = [truth, part, superset]
