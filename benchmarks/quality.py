@@ -123,6 +123,14 @@ def rows_table():
                            ['model.panoptic_head.candidate_iou_margin=0.1'],
                            'WISH, boxes, minimum over candidates within 0.1 of the best '
                            'IoU score'),
+        'point_iou_margin': (WISH, dict(point=NUM_TRAIN),
+                             ['model.panoptic_head.candidate_iou_margin=0.1'],
+                             'WISH, points, minimum over candidates within 0.1 of the best '
+                             'IoU score'),
+        'hetero_iou_margin': (WISH, hetero,
+                              ['model.panoptic_head.candidate_iou_margin=0.1'],
+                              'WISH, a third each, minimum over candidates within 0.1 of '
+                              'the best IoU score'),
         'oracle_box_prompt_x5': (ORACLE, dict(box=NUM_TRAIN),
                                  ['model.panoptic_head.loss_prompt.loss_weight=5.0'],
                                  'WISH + oracle teacher, boxes, l_prompt = 5'),
