@@ -346,6 +346,7 @@ def write_record(result, args, train_opts, counts, work, commit):
                                     '--seeds', str(result['seed']), '--iters', str(args.iters)]),
                   train_options=train_opts, commit=commit,
                   machine=f'{platform.machine()}, {os.cpu_count()} cores, '
+                          f"{os.environ.get('OMP_NUM_THREADS', THREADS)} threads, "
                           f'{platform.python_version()}',
                   date=datetime.date.today().isoformat())
     record.pop('metrics_file', None)
