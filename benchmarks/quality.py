@@ -123,6 +123,8 @@ def rows_table():
                            ['model.panoptic_head.candidate_iou_margin=0.1'],
                            'WISH, boxes, minimum over candidates within 0.1 of the best '
                            'IoU score'),
+        'hetero_prompt_box': (WISH, hetero, ['model.panoptic_head.prompt_position=mask_box'],
+                              "WISH, a third each, prompt head told its mask's box"),
         'point_iou_margin': (WISH, dict(point=NUM_TRAIN),
                              ['model.panoptic_head.candidate_iou_margin=0.1'],
                              'WISH, points, minimum over candidates within 0.1 of the best '

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from ..task_modules import PromptKLCost, SAMMaskCost
 
+PROMPT_POSITIONS = (None, 'mask_pooled', 'mask_box')
 # One predicted 2 x C latent per prompt type; tag-derived pseudo points use 'point'.
 PROMPT_TYPES = ('point', 'box')
 
@@ -56,8 +57,10 @@ class WISHHead(Mask2FormerHead):
             input the decoder's sine positional encoding averaged over the query's
             predicted mask (:meth:`mask_pooled_position`): Mask2Former's queries carry
             content, not where they are (cross-attention values have no positional
-            encoding), and a latent encodes where the prompt is. None is the paper's
-            ``H_prompt(q_i)``.
+            encoding), and a latent encodes where the prompt is. ``'mask_box'`` adds
+            that and the encoding at the two corners of the predicted mask's box
+            (:meth:`mask_box_position`): a box latent is its two corners' encodings.
+            None is the paper's ``H_prompt(q_i)``.
         candidate_iou_margin (float, optional): the adaptive minimum only over the
             candidates whose predicted IoU is within this margin of SAM's best
             (``SAMMaskCost.iou_margin``); None is the paper's plain minimum.
@@ -73,8 +76,8 @@ class WISHHead(Mask2FormerHead):
         super().__init__(*args, **kwargs)
         self.prompt_dim = prompt_dim
         self.with_prompt = loss_prompt is not None
-        if prompt_position not in (None, 'mask_pooled'):
-            raise ValueError(f"prompt_position must be None or 'mask_pooled', not "
+        if prompt_position not in PROMPT_POSITIONS:
+            raise ValueError(f'prompt_position must be one of {PROMPT_POSITIONS}, not '
                              f'{prompt_position!r}')
         self.prompt_position = prompt_position if self.with_prompt else None
         if self.with_prompt:
@@ -84,7 +87,8 @@ class WISHHead(Mask2FormerHead):
                 nn.Linear(c, len(PROMPT_TYPES) * 2 * prompt_dim))
             self.loss_prompt = MODELS.build(loss_prompt)
             if self.prompt_position:
-                self.prompt_position_proj = nn.Linear(c, c)
+                self.prompt_position_proj = nn.Linear(
+                    c * (3 if self.prompt_position == 'mask_box' else 1), c)
         self._prompt_outs = None
         if self.train_cfg:
             cfg = self.train_cfg.get('weak_assigner') or weak_assigner_cfg(
@@ -104,10 +108,12 @@ class WISHHead(Mask2FormerHead):
                                mask_pred: Optional[Tensor] = None) -> Tensor:
         """``Z_hat = H_prompt(q)`` (METHOD.md, "Model"): (B, N, len(PROMPT_TYPES), 2, C);
         with ``prompt_position``, ``q`` plus a projection of :meth:`mask_pooled_position`
-        of the layer's ``mask_pred``."""
+        (or :meth:`mask_box_position`) of the layer's ``mask_pred``."""
         q = self.transformer_decoder.post_norm(decoder_out)
-        if self.prompt_position:
+        if self.prompt_position == 'mask_pooled':
             q = q + self.prompt_position_proj(self.mask_pooled_position(mask_pred))
+        elif self.prompt_position == 'mask_box':
+            q = q + self.prompt_position_proj(self.mask_box_position(mask_pred))
         return self.prompt_embed(q).view(*q.shape[:2], len(PROMPT_TYPES), 2, self.prompt_dim)
 
     def mask_pooled_position(self, mask_pred: Tensor) -> Tensor:
@@ -121,6 +127,32 @@ class WISHHead(Mask2FormerHead):
         weights = mask_pred.detach().float().sigmoid()
         weights = weights / weights.sum(dim=(-2, -1), keepdim=True).clamp(min=1e-6)
         return torch.einsum('bnhw,bchw->bnc', weights, pos.float()).to(mask_pred.dtype)
+
+    def mask_box_position(self, mask_pred: Tensor) -> Tensor:
+        """(B, N, 3c): :meth:`mask_pooled_position` and the decoder's sine encoding at the
+        top-left and bottom-right cells of the box of each query's predicted mask
+        (``sigmoid(M_hat_i) > 0.5``; its most confident cell when no cell is): where a
+        box prompt's two tokens lie, which a mean over the mask only blurs."""
+        b, n, h, w = mask_pred.shape
+        pos = self.decoder_positional_encoding(
+            mask_pred.new_zeros((b, h, w), dtype=torch.bool)).flatten(2)  # (B, c, h*w)
+        logits = mask_pred.detach()
+        fg = logits > 0
+        top = logits.flatten(2).argmax(-1)  # (B, N)
+        empty = ~fg.flatten(2).any(-1)
+        cols, rows = fg.any(-2), fg.any(-1)  # (B, N, w), (B, N, h)
+        x1, y1 = cols.int().argmax(-1), rows.int().argmax(-1)
+        x2 = w - 1 - cols.flip(-1).int().argmax(-1)
+        y2 = h - 1 - rows.flip(-1).int().argmax(-1)
+        x1, x2 = (torch.where(empty, top % w, v) for v in (x1, x2))
+        y1, y2 = (torch.where(empty, top // w, v) for v in (y1, y2))
+
+        def at(y, x):  # (B, N) cells -> (B, N, c)
+            return pos.gather(2, (y * w + x).unsqueeze(1).expand(-1, pos.shape[1], -1)
+                              ).transpose(1, 2)
+
+        return torch.cat([self.mask_pooled_position(mask_pred),
+                          at(y1, x1).to(mask_pred.dtype), at(y2, x2).to(mask_pred.dtype)], -1)
 
     def _forward_head(self, decoder_out: Tensor, mask_feature: Tensor,
                       attn_mask_target_size: Tuple[int, int]) -> Tuple[Tensor]:

@@ -221,3 +221,26 @@ def test_mask_pooled_position_tells_queries_where_they_are():
     torch.testing.assert_close(z[0, 0], z[0, 1])
     with pytest.raises(ValueError, match='prompt_position'):
         MODELS.build(head_cfg(prompt_position='centroid'))
+
+
+def test_mask_box_position_is_the_encoding_at_the_mask_box_corners():
+    """``prompt_position='mask_box'``: the pooled encoding, then the encodings at the
+    top-left and bottom-right cells of the mask's box (an L-shaped mask: its box's
+    corners are cells the mask does not cover); an empty mask falls back to its most
+    confident cell for both corners."""
+    head = MODELS.build(head_cfg(prompt_position='mask_box'))
+    c = head.decoder_embed_dims
+    pos = head.decoder_positional_encoding(torch.zeros(1, 8, 8, dtype=torch.bool))[0]
+    mask = torch.full((1, 2, 8, 8), -30.0)
+    mask[0, 0, 2, 1:6] = 30.0  # row 2, columns 1..5
+    mask[0, 0, 2:7, 5] = 30.0  # column 5, rows 2..6: box x 1..5, y 2..6
+    mask[0, 1, 4, 3] = -1.0  # nothing above 0.5; the best cell is (4, 3)
+    feats = head.mask_box_position(mask)
+    assert feats.shape == (1, 2, 3 * c)
+    torch.testing.assert_close(feats[0, 0, :c], head.mask_pooled_position(mask)[0, 0])
+    torch.testing.assert_close(feats[0, 0, c:2 * c], pos[:, 2, 1])
+    torch.testing.assert_close(feats[0, 0, 2 * c:], pos[:, 6, 5])
+    torch.testing.assert_close(feats[0, 1, c:2 * c], pos[:, 4, 3])
+    torch.testing.assert_close(feats[0, 1, 2 * c:], pos[:, 4, 3])
+    z = head.predict_prompt_latents(torch.randn(1, 2, c), mask)
+    assert z.shape == (1, 2, 2, 2, head.prompt_dim)
