@@ -294,7 +294,7 @@ def main(argv=None):
                     'LabelMe or YOLO export; the rules are in docs/importers.md')
     p.add_argument('format', choices=sorted(READERS))
     p.add_argument('source', help='cvat: the annotations.xml; label-studio: the JSON export; '
-                   'labelme: the folder of .json files; yolo: the folder of .txt label files')
+                   'labelme: a .json file or a folder of them; yolo: the .txt labels folder')
     p.add_argument('out_json')
     p.add_argument('--classes', help='the class list: a file (one name per line) or '
                    'comma-separated names; ids follow its order (yolo: defaults to its '
