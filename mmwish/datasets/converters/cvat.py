@@ -27,9 +27,8 @@ from collections import OrderedDict
 from typing import List, Optional, Tuple
 
 import numpy as np
-from pycocotools import mask as mask_utils
 
-from .tool_labels import LabelImportError, ToolImage
+from .tool_labels import LabelImportError, ToolImage, merge_mask_parts
 
 SHAPES = ('box', 'points', 'polygon', 'mask')
 # What to do instead, per refused shape; anything else gets the general advice.
@@ -111,18 +110,9 @@ def _mask_pixels(el, img: ToolImage) -> np.ndarray:
 
 def _merge_parts(img: ToolImage, name: str, parts: list):
     """Polygons and masks of one object (one CVAT group) as one mask."""
-    if all(not isinstance(p, np.ndarray) for p in parts):
-        return [poly for p in parts for poly in p]
-    if not (img.width and img.height):  # a mask part has already needed the size
+    if any(isinstance(p, np.ndarray) for p in parts) and not (img.width and img.height):
         raise LabelImportError(f'{img.describe()}: no image size to merge {name!r} parts')
-    full = np.zeros((img.height, img.width), dtype=bool)
-    for p in parts:
-        if isinstance(p, np.ndarray):
-            full |= p
-        else:
-            rle = mask_utils.merge(mask_utils.frPyObjects(p, img.height, img.width))
-            full |= mask_utils.decode(rle).astype(bool)
-    return full
+    return merge_mask_parts(parts, img.width, img.height)
 
 
 def _image(el, source: str) -> ToolImage:

@@ -25,7 +25,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from .tool_labels import LabelImportError, ToolImage
+from .tool_labels import LabelImportError, ToolImage, merge_mask_parts
 
 SUPPORTED = ('point', 'rectangle', 'polygon', 'mask')
 
@@ -187,21 +187,8 @@ def read_labelme_file(path: str, root: str, image_dir: Optional[str] = None) -> 
             img.masks.append((label, part))
             continue
         j = groups[label, group]  # a further part of a grouped object
-        have = img.masks[j][1]
-        if isinstance(have, list) and isinstance(part, list):
-            img.masks[j] = (label, have + part)
-        else:
-            img.masks[j] = (label, _raster(have, w, h) | _raster(part, w, h))
+        img.masks[j] = (label, merge_mask_parts([img.masks[j][1], part], w, h))
     return img
-
-
-def _raster(mask, w: int, h: int) -> np.ndarray:
-    """A polygon list or binary array as a binary (h, w) array."""
-    if isinstance(mask, np.ndarray):
-        return mask
-    from pycocotools import mask as mask_utils
-    rle = mask_utils.merge(mask_utils.frPyObjects(mask, h, w))
-    return mask_utils.decode(rle).astype(bool)
 
 
 def read_labelme(source: str, image_dir: Optional[str] = None) -> List[ToolImage]:

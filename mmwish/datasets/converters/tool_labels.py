@@ -171,6 +171,20 @@ def _mask_annotation(img, name, mask, w, h) -> dict:
     return dict(segmentation=seg, bbox=bbox, area=area, iscrowd=0)
 
 
+def merge_mask_parts(parts: Sequence[Union[Polygons, np.ndarray]], width: int,
+                     height: int) -> Union[Polygons, np.ndarray]:
+    """The parts of one object (a tool's grouped polygons and masks) as one mask: the
+    polygons joined when every part is polygons (COCO holds several per object), else
+    the union of their pixels."""
+    if all(not isinstance(p, np.ndarray) for p in parts):
+        return [poly for p in parts for poly in p]
+    full = np.zeros((height, width), dtype=bool)
+    for p in parts:
+        full |= p.astype(bool) if isinstance(p, np.ndarray) else mask_utils.decode(
+            mask_utils.merge(mask_utils.frPyObjects(p, height, width))).astype(bool)
+    return full
+
+
 def image_dims(img: ToolImage, image_dir: Optional[str]) -> Tuple[int, int]:
     """The image's (width, height): the export's, else its file's (EXIF applied)."""
     if img.width and img.height:
