@@ -8,12 +8,15 @@ field.
 import json
 import math
 import os.path as osp
+import warnings
 from collections import defaultdict
-from typing import List
+from typing import List, Tuple, Union
 
 from mmdet.datasets import CocoDataset, VOCDataset
 from mmdet.registry import DATASETS
 from mmengine.fileio import get_local_path
+
+from .image_files import SWAPPING_ORIENTATIONS, default_cache_file, read_headers
 
 LABEL_TYPES = ('tag', 'point', 'box', 'mask')
 # What an annotation of each image type must not carry (tag images have none).
@@ -48,6 +51,43 @@ def _finite_numbers(value, length):
 def _is_id(value):
     """COCO ids are integers (strings are tolerated); never booleans, lists or null."""
     return isinstance(value, (int, str)) and not isinstance(value, bool)
+
+
+def _missing(ann_file, img, path):
+    return (f'{_where(ann_file, img)}: the image file {path} does not exist; check data_root '
+            "and data_prefix['img']")
+
+
+def _unreadable(ann_file, img, path, error):
+    if isinstance(error, FileNotFoundError):
+        return _missing(ann_file, img, path)
+    if type(error).__name__ == 'DecompressionBombError':
+        return (f'{_where(ann_file, img)}: the image file {path} is too large to load ({error}); '
+                'downscale it (and its annotations)')
+    return (f'{_where(ann_file, img)}: the image file {path} cannot be read as an image '
+            f'({type(error).__name__}: {error}); replace it with a PNG or JPEG of the image, or '
+            'drop the image from the annotation file')
+
+
+def _size_mismatch(ann_file, img, path, header, apply_exif):
+    """The message of an image whose file loads at another size than its entry's."""
+    width, height = header.size(apply_exif)
+    text = (f"{_where(ann_file, img)}: the image file {path} loads as {width}x{height} "
+            f"(width x height) but the annotation file says {img['width']}x{img['height']}")
+    if (apply_exif and header.orientation in SWAPPING_ORIENTATIONS
+            and (header.width, header.height) == (img['width'], img['height'])):
+        return text + (
+            f'. The file stores {header.width}x{header.height} pixels with EXIF orientation '
+            f'{header.orientation}, a 90-degree rotation that the image loader applies. If '
+            'the labels were drawn on the rotated image (as viewers show it), re-export the '
+            f'annotations with width {width} and height {height}; if they were drawn on the '
+            'stored pixels, strip the EXIF orientation from the file; or pass '
+            "check_image_sizes='trust_files' to take the files' sizes (docs/weak_labels.md)")
+    return text + (
+        "; re-export the annotations with the file's size, or check that "
+        "data_prefix['img'] holds the images the annotations were made on (not resized "
+        "copies); or pass check_image_sizes='trust_files' to take the files' sizes "
+        '(docs/weak_labels.md)')
 
 
 def segmentation_problem(seg, width, height):
@@ -89,11 +129,13 @@ def segmentation_problem(seg, width, height):
 def load_weak_json(ann_file: str, local_path: str) -> dict:
     """Read and check the file's top level: a JSON object with COCO's three lists."""
     try:
-        with open(local_path) as f:
-            raw = json.load(f)
-    except json.JSONDecodeError as e:
+        # Bytes, not text: json detects UTF-8 (with or without the BOM that Windows
+        # tools write), UTF-16 and UTF-32 itself, whatever the locale's encoding.
+        with open(local_path, 'rb') as f:
+            raw = json.loads(f.read())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise WeakLabelError(f'{ann_file}: not valid JSON ({e}); a weak-label file is a '
-                             'COCO instance JSON file (docs/weak_labels.md)') from None
+                             'COCO instance JSON file in UTF-8 (docs/weak_labels.md)') from None
     if not isinstance(raw, dict):
         raise WeakLabelError(f'{ann_file}: the top level is a {type(raw).__name__}, expected '
                              "a JSON object with 'images', 'annotations' and 'categories'")
@@ -116,6 +158,21 @@ def check_unique_ids(ann_file: str, items: list, what: str) -> None:
             raise WeakLabelError(f"{ann_file}: {SINGULAR.get(what, what)} id {item['id']!r} "
                                  'appears twice; ids must be unique')
         seen.add(item['id'])
+
+
+def check_unique_file_names(ann_file: str, images: list) -> None:
+    """Refuse two image records of one file: its labels would be split in two samples
+    (each with part of the objects, the rest seen as background) and it would be seen
+    twice per epoch. (To see images more often, use a sampler or ``RepeatDataset``.)"""
+    seen = {}
+    for img in images:
+        name = osp.normpath(img['file_name'])
+        if name in seen:
+            raise WeakLabelError(
+                f"{ann_file}: image {seen[name]!r} and image {img['id']!r} both have "
+                f"'file_name' {img['file_name']!r}; an image file must appear once: merge "
+                "the two records' labels into one image (one label type), or drop one")
+        seen[name] = img['id']
 
 
 def check_image(ann_file: str, img: dict, cat2label: dict) -> str:
@@ -218,14 +275,30 @@ class WeakCocoDataset(CocoDataset):
     instances of box images ``bbox`` and no mask. ``mask`` images are parsed
     exactly as by :class:`CocoDataset`, so a plain COCO file trains as it does
     in MMDetection. The whole file is checked at load time
-    (:class:`WeakLabelError`), and so is the presence of each image file.
+    (:class:`WeakLabelError`), and so is each image file: that it exists, that the
+    image loader can decode it and that its size as loaded (EXIF rotation applied)
+    is the file's ``width`` x ``height`` (docs/weak_labels.md, "Image files").
 
     Args:
         check_files (bool): check that every image file exists (local paths only).
+        check_image_sizes (bool | str): with ``check_files``, also read each image's
+            header and refuse a size that differs from the annotation file's;
+            ``'trust_files'`` takes the file's size instead (with a warning), False
+            checks existence only.
+        image_size_cache (bool | str): cache the headers (keyed by each file's
+            modification time and size) in this folder; True: ``$MMWISH_CACHE_DIR``
+            or ``~/.cache/mmwish``; False: no cache.
     """
 
-    def __init__(self, *args, check_files: bool = True, **kwargs):
+    def __init__(self, *args, check_files: bool = True,
+                 check_image_sizes: Union[bool, str] = True,
+                 image_size_cache: Union[bool, str] = True, **kwargs):
+        if check_image_sizes not in (True, False, 'trust_files'):
+            raise ValueError("check_image_sizes is True, False or 'trust_files', not "
+                             f'{check_image_sizes!r}')
         self.check_files = check_files
+        self.check_image_sizes = check_image_sizes
+        self.image_size_cache = image_size_cache
         super().__init__(*args, **kwargs)
 
     def load_data_list(self) -> List[dict]:
@@ -257,14 +330,17 @@ class WeakCocoDataset(CocoDataset):
                                      f"{ann.get('image_id')!r} is not an image of the file")
             anns_of[ann['image_id']].append(ann)
 
+        # The image entries first, then their files in one pass (the sizes they find
+        # may replace the entries' with 'trust_files'), then the annotations.
+        label_types = [check_image(self.ann_file, img, self.cat2label) for img in raw['images']]
+        check_unique_file_names(self.ann_file, raw['images'])
+        self._check_image_files(raw['images'])
         label2cat = {label: cat for cat, label in self.cat2label.items()}
         self.cat_img_map = defaultdict(list)
         data_list = []
-        for img in raw['images']:
-            label_type = check_image(self.ann_file, img, self.cat2label)
+        for img, label_type in zip(raw['images'], label_types):
             for ann in anns_of[img['id']]:
                 check_annotation(self.ann_file, img, ann, label_type, self.cat2label)
-            self._check_file(img)
             data_info = self.parse_data_info(dict(
                 raw_img_info=dict(img, img_id=img['id']), raw_ann_info=anns_of[img['id']]))
             for label in data_info['tags']:
@@ -272,13 +348,64 @@ class WeakCocoDataset(CocoDataset):
             data_list.append(data_info)
         return data_list
 
-    def _check_file(self, img: dict) -> None:
-        if not self.check_files or self.backend_args:
+    def _image_loader(self) -> Tuple[str, str]:
+        """(imdecode_backend, color_type) of the pipeline's image loader; without one
+        (``tools/sam_cache.py`` builds the dataset with no pipeline and reads images with
+        ``mmcv.imread``), mmcv's backend and ``'color'``."""
+        for transform in getattr(self.pipeline, 'transforms', ()):
+            if hasattr(transform, 'imdecode_backend') and hasattr(transform, 'color_type'):
+                return transform.imdecode_backend, transform.color_type
+        import mmcv.image.io
+        return mmcv.image.io.imread_backend, 'color'
+
+    def _check_image_files(self, images: List[dict]) -> None:
+        """Check each image file exists and, with ``check_image_sizes``, that it is an
+        image the loader decodes at the entry's size (one stat and, unless cached, one
+        header read per file). Local files only."""
+        folder = self.data_prefix.get('img', '')
+        if not self.check_files or self.backend_args or '://' in folder:
             return
-        path = osp.join(self.data_prefix.get('img', ''), img['file_name'])
-        if '://' not in path and not osp.isfile(path):
-            raise WeakLabelError(f'{_where(self.ann_file, img)}: the image file {path} does '
-                                 "not exist; check data_root and data_prefix['img']")
+        if not self.check_image_sizes:
+            for img in images:
+                path = osp.join(folder, img['file_name'])
+                if not osp.isfile(path):
+                    raise WeakLabelError(_missing(self.ann_file, img, path))
+            return
+        backend, color_type = self._image_loader()
+        # cv2 and Pillow apply the EXIF orientation unless told not to; turbojpeg and
+        # tifffile never do (mmcv.imread's documentation).
+        apply_exif = backend in ('cv2', 'pillow') and color_type in ('color', 'grayscale')
+        cache = self.image_size_cache
+        cache_file = (default_cache_file(folder, cache if isinstance(cache, str) else None)
+                      if cache else None)
+        headers = read_headers(folder, [img['file_name'] for img in images], cache_file)
+        decodable = {}
+        trusted = []
+        for img, header in zip(images, headers):
+            path = osp.join(folder, img['file_name'])
+            if isinstance(header, Exception):
+                raise WeakLabelError(_unreadable(self.ann_file, img, path, header))
+            if backend == 'cv2' and header.format not in decodable:
+                import cv2
+                decodable[header.format] = cv2.haveImageReader(path)
+            if backend == 'cv2' and not decodable[header.format]:
+                raise WeakLabelError(
+                    f'{_where(self.ann_file, img)}: the image file {path} is a {header.format} '
+                    "image, which the image loader (mmcv's cv2 backend) cannot decode; "
+                    'convert it to PNG or JPEG')
+            width, height = header.size(apply_exif)
+            if (width, height) != (img['width'], img['height']):
+                if self.check_image_sizes != 'trust_files':
+                    raise WeakLabelError(
+                        _size_mismatch(self.ann_file, img, path, header, apply_exif))
+                trusted.append(f"{img['id']!r} ({img['width']}x{img['height']} -> "
+                               f'{width}x{height})')
+                img['width'], img['height'] = width, height
+        if trusted:
+            more = ', ...' if len(trusted) > 5 else ''
+            warnings.warn(f"{self.ann_file}: check_image_sizes='trust_files' took the image "
+                          f"files' sizes for {len(trusted)} images whose 'width'/'height' "
+                          f"differed: images {', '.join(trusted[:5])}{more}", stacklevel=2)
 
     def parse_data_info(self, raw_data_info: dict) -> dict:
         img = raw_data_info['raw_img_info']

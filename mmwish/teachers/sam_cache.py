@@ -184,7 +184,11 @@ def cache_shard(teacher, data_infos, folder: str, shard: int = 0, num_shards: in
         import mmcv
 
         def read_image(path):
-            return mmcv.imread(path, channel_order='rgb')
+            image = mmcv.imread(path)  # as LoadImageFromFile: cv2, EXIF applied, 3 x uint8
+            if image is None:  # (channel_order='rgb' would fail in cvtColor instead)
+                raise SAMCacheError(f'{path}: cv2 cannot decode this image; convert it to '
+                                    'PNG or JPEG')
+            return mmcv.bgr2rgb(image)
     stats = dict(images=0, skipped=0, bytes=0)
     todo = [info for i, info in enumerate(data_infos) if i % num_shards == shard]
     for n, info in enumerate(todo):
