@@ -8,7 +8,9 @@ What maps to what (docs/importers.md, "CVAT for images 1.1"):
 - ``<polygon label points>`` -> a mask given by its polygon;
 - ``<mask label rle left top width height>`` -> a mask given by its pixels;
 - polygons and masks of one label that share a ``group_id`` -> one object (CVAT groups
-  the parts of an object so; its COCO export makes one instance of them too).
+  the parts of an object so; its COCO export makes one instance of them too); a box of
+  that label and group is the same object's (:attr:`ToolImage.groups`), which matters
+  when ``mixed_to_box`` makes the image a box image.
 
 Any other shape (``polyline``, ``ellipse``, ``cuboid``, ``skeleton``, ...) is refused
 with the image and label named, and so is a "CVAT for video" file (``<track>``).
@@ -28,7 +30,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from .tool_labels import LabelImportError, ToolImage, merge_mask_parts
+from .tool_labels import LabelImportError, ToolImage, merge_mask_parts, rotation_degrees
 
 SHAPES = ('box', 'points', 'polygon', 'mask')
 # What to do instead, per refused shape; anything else gets the general advice.
@@ -132,6 +134,7 @@ def _image(el, source: str) -> ToolImage:
         kind, name = child.tag, child.get('label')
         if kind == 'attribute':
             continue
+        group = child.get('group_id', '0') or '0'  # '0' or none: an object of its own
         if not name:
             raise LabelImportError(f'{img.describe()}: a <{kind}> has no label; give it one '
                                    'in CVAT')
@@ -141,17 +144,18 @@ def _image(el, source: str) -> ToolImage:
             img.points += [(name, x, y) for x, y in _point_list(child, img, kind)]
         elif kind == 'box':
             x1, y1, x2, y2 = _floats(child, ('xtl', 'ytl', 'xbr', 'ybr'), img, kind)
-            rotation = float(child.get('rotation', 0) or 0) % 360
-            if min(rotation, 360 - rotation) > 1e-6:
+            what = f'{img.describe()}: the {name!r} box'
+            rotation = rotation_degrees(child.get('rotation'), what)
+            if rotation:
                 raise LabelImportError(
-                    f'{img.describe()}: the {name!r} box is rotated by {rotation:g} degrees; '
-                    'a weak-label box is axis-aligned: set its rotation to 0 or redraw it as '
-                    'a polygon in CVAT')
+                    f'{what} is rotated by {rotation:g} degrees; a weak-label box is '
+                    'axis-aligned: set its rotation to 0 or redraw it as a polygon in CVAT')
+            if group != '0':
+                img.groups['box', len(img.boxes)] = group
             img.boxes.append((name, x1, y1, x2, y2))
         elif kind in ('polygon', 'mask'):
             part = ([[c for xy in _point_list(child, img, kind) for c in xy]]
                     if kind == 'polygon' else _mask_pixels(child, img))
-            group = child.get('group_id', '0') or '0'
             key = (group, name) if group != '0' else (len(objects), None)
             objects.setdefault(key, (name, []))[1].append(part)
         else:
@@ -160,7 +164,9 @@ def _image(el, source: str) -> ToolImage:
             raise LabelImportError(
                 f'{img.describe()}: a <{kind}> of label {name!r} cannot be imported (points, '
                 f'boxes, polygons, masks and tags can): {advice}')
-    for name, parts in objects.values():
+    for (group, _), (name, parts) in objects.items():
+        if isinstance(group, str):
+            img.groups['mask', len(img.masks)] = group
         img.masks.append((name, parts[0] if len(parts) == 1 else
                           _merge_parts(img, name, parts)))
     return img

@@ -21,12 +21,17 @@ orders them. A task with no annotation, or only cancelled ones (skipped in the e
 was not labelled and is left out, with a warning that counts such tasks and the tasks
 whose several annotations were reduced to one. Predictions are never used.
 
-The image's file name is the basename of its URL in ``data`` (the ``image`` key, or the
-only key whose value looks like an image URL), URL-decoded, without query string; for
-local-storage URLs (``/data/local-files/?d=dir/a.jpg``) the basename of ``d``. Uploaded
-files keep the prefix Label Studio gives them on disk (``/data/upload/1/8f2a1b3c-cat.jpg``
--> ``8f2a1b3c-cat.jpg``), so ``--image-dir`` can be Label Studio's
-``media/upload/<project>`` folder as it is.
+The image's file name is the path of its URL in ``data`` (the ``image`` key, or the
+only key whose value looks like an image URL, or ``data_key``), URL-decoded, without
+query string and leading ``/``, folders kept (two images ``a/1.jpg`` and ``b/1.jpg``
+stay apart): for local storage (``/data/local-files/?d=dir/a.jpg``) ``d``, the path
+below the storage's document root; for cloud storage (``s3://``, ``gs://``,
+``azure-blob://``) the object key after the bucket or container; for uploads
+(``/data/upload/1/8f2a1b3c-cat.jpg``) the path below Label Studio's ``media/upload``
+folder, ``1/8f2a1b3c-cat.jpg`` (the project's folder, and the prefix Label Studio gives
+the file on disk); for any other URL or path its path. ``path_root``, a leading folder,
+is then stripped from every name, so that names are relative to the folder the config's
+``data_prefix.img`` names; an image outside it is refused.
 
 Label Studio's brush RLE (``label_studio_converter/brush.py``, after thi.ng's
 rle-pack) is a bit stream, each byte most significant bit first: 32 bits the number of
@@ -45,7 +50,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 import numpy as np
 
-from .tool_labels import LabelImportError, ToolImage
+from .tool_labels import LabelImportError, ToolImage, rotation_degrees
 
 # result type -> the kind of geometry it draws
 GEOMETRY = {'keypointlabels': 'point', 'keypoint': 'point',
@@ -55,6 +60,9 @@ GEOMETRY = {'keypointlabels': 'point', 'keypoint': 'point',
 IGNORED = ('textarea', 'rating', 'number', 'datetime', 'relation')
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.tif', '.tiff', '.webp')
 URL_PREFIXES = ('/data/', 's3://', 'gs://', 'azure-blob://', 'http://', 'https://')
+# cloud storage URLs: scheme://bucket-or-container/key
+STORAGE_SCHEMES = ('s3', 'gs', 'azure-blob')
+UPLOAD_PREFIX = '/data/upload/'
 
 
 class _Bits:
@@ -109,14 +117,26 @@ def brush_mask(rle: Sequence[int], width: int, height: int) -> np.ndarray:
     return values.reshape(height, width, 4)[:, :, 3] != 0
 
 
-def file_name_of(url: str) -> str:
-    """The image's file name from a task's image URL (see the module docstring)."""
+def file_name_of(url: str, path_root: Optional[str] = None) -> Optional[str]:
+    """The image's file name from a task's image URL (see the module docstring): its
+    path, relative to ``path_root`` when given; None when it lies outside ``path_root``."""
     parsed = urlparse(url)
-    if parsed.path.rstrip('/').endswith('/data/local-files') and 'd' in parse_qs(parsed.query):
-        path = parse_qs(parsed.query)['d'][0]  # parse_qs has decoded it
-    else:
+    query = parse_qs(parsed.query)  # decoded
+    if len(parsed.scheme) == 1:  # a Windows drive letter: a path, not a URL
+        path = url
+    elif parsed.path.rstrip('/').endswith('/data/local-files') and 'd' in query:
+        path = query['d'][0]
+    elif parsed.scheme not in STORAGE_SCHEMES and parsed.path.startswith(UPLOAD_PREFIX):
+        path = unquote(parsed.path)[len(UPLOAD_PREFIX):]
+    else:  # the netloc (a bucket, a host) is no part of the path
         path = unquote(parsed.path)
-    return osp.basename(path.replace('\\', '/').rstrip('/'))
+    path = path.replace('\\', '/').strip('/')
+    if path_root is None:
+        return path
+    root = path_root.replace('\\', '/').strip('/')
+    if not root:
+        return path
+    return path[len(root) + 1:] if path.startswith(root + '/') else None
 
 
 def _image_url(task: dict, data_key: Optional[str], where: str) -> str:
@@ -134,8 +154,8 @@ def _image_url(task: dict, data_key: Optional[str], where: str) -> str:
             if len(keys) != 1:
                 raise LabelImportError(
                     f"{where}: cannot tell which of the data keys {sorted(data)} is the image "
-                    "(none is 'image'); pass data_key= the key your labeling config's <Image "
-                    'value="$..."> names')
+                    "(none is 'image'); pass --data-key (data_key=) the key your labeling "
+                    'config\'s <Image value="$..."> names')
             data_key = keys[0]
     url = data.get(data_key)
     if not isinstance(url, str) or not url or url.startswith('data:'):
@@ -180,11 +200,11 @@ def _size(r: dict, img: ToolImage, kind: str):
             f"{img.describe()}: result id {r.get('id')!r} gives the image size {w}x{h}, "
             f'another result {img.width}x{img.height}; re-export the project from Label Studio')
     img.width, img.height = w, h
-    rotation = float(r.get('image_rotation') or 0) % 360
-    if min(rotation, 360 - rotation) > 1e-6:
-        raise LabelImportError(
-            f"{img.describe()}: result id {r.get('id')!r} was drawn on the image rotated by "
-            f'{rotation:g} degrees in the editor; relabel it with the image unrotated')
+    what = f"{img.describe()}: result id {r.get('id')!r}"
+    rotation = rotation_degrees(r.get('image_rotation'), what)
+    if rotation:
+        raise LabelImportError(f'{what} was drawn on the image rotated by {rotation:g} degrees '
+                               'in the editor; relabel it with the image unrotated')
     return w, h
 
 
@@ -205,12 +225,12 @@ def _add_region(r: dict, kind: str, img: ToolImage) -> None:
         img.points.append((name, x * w / 100, y * h / 100))
     elif kind == 'box':
         x, y, bw, bh = (_number(value, k, r, img, kind) for k in ('x', 'y', 'width', 'height'))
-        rotation = float(value.get('rotation') or 0) % 360
-        if min(rotation, 360 - rotation) > 1e-6:
+        what = f"{img.describe()}: the {name!r} rectangle (result id {r.get('id')!r})"
+        rotation = rotation_degrees(value.get('rotation'), what)
+        if rotation:
             raise LabelImportError(
-                f"{img.describe()}: the {name!r} rectangle (result id {r.get('id')!r}) is "
-                f'rotated by {rotation:g} degrees; a weak-label box is axis-aligned: set its '
-                'rotation to 0 or redraw it as a polygon in Label Studio')
+                f'{what} is rotated by {rotation:g} degrees; a weak-label box is axis-aligned: '
+                'set its rotation to 0 or redraw it as a polygon in Label Studio')
         img.boxes.append((name, x * w / 100, y * h / 100, (x + bw) * w / 100,
                           (y + bh) * h / 100))
     elif kind == 'polygon':
@@ -240,10 +260,16 @@ def _add_region(r: dict, kind: str, img: ToolImage) -> None:
         img.masks.append((name, mask))
 
 
-def _task_image(task: dict, annotation: dict, source: str, data_key: Optional[str]
-                ) -> ToolImage:
+def _task_image(task: dict, annotation: dict, source: str, data_key: Optional[str],
+                path_root: Optional[str] = None) -> ToolImage:
     where = f"{source}: task {task.get('id', '?')}"
-    img = ToolImage(file_name=file_name_of(_image_url(task, data_key, where)), where=where)
+    url = _image_url(task, data_key, where)
+    img = ToolImage(file_name=file_name_of(url, path_root), where=where)
+    if img.file_name is None:
+        raise LabelImportError(
+            f'{where}: the image {file_name_of(url)} lies outside --path-root {path_root!r}; '
+            'give the folder that every image path starts with (the one data_prefix.img '
+            'names), or none')
     if not img.file_name:
         raise LabelImportError(f'{img.describe()}: its image URL gives no file name')
     results = annotation.get('result') or []
@@ -298,15 +324,17 @@ def _labels_kind(value: dict) -> Optional[str]:
 
 
 def read_label_studio(source: str, image_dir: Optional[str] = None,
-                      data_key: Optional[str] = None) -> List[ToolImage]:
+                      data_key: Optional[str] = None,
+                      path_root: Optional[str] = None) -> List[ToolImage]:
     """The labelled tasks of a Label Studio JSON export, in export order.
 
     ``image_dir`` is not read here: the shared code reads the size of images whose
     results give none (tag-only and empty images) from it. ``data_key`` names the task
     ``data`` key of the image when neither ``image`` nor a single image-like URL is there.
+    ``path_root`` is a leading folder stripped from every image path (module docstring).
     """
     try:
-        with open(source, encoding='utf-8') as f:
+        with open(source, encoding='utf-8-sig') as f:
             tasks = json.load(f)
     except (OSError, ValueError) as e:
         raise LabelImportError(f'{source}: cannot be read as JSON ({e})') from None
@@ -333,7 +361,7 @@ def read_label_studio(source: str, image_dir: Optional[str] = None,
                    and not (a.get('was_cancelled') or a.get('skipped')))
         if live > 1:
             several[str(task.get('id', n))] = live
-        images.append(_task_image(task, chosen, source, data_key))
+        images.append(_task_image(task, chosen, source, data_key, path_root))
     if unlabelled:
         warnings.warn(f'{source}: {len(unlabelled)} task(s) have no annotation that is not '
                       f"cancelled and are left out (ids {', '.join(unlabelled[:5])}"

@@ -9,7 +9,8 @@ coordinates as COCO's) and a ``group_id``. What becomes what:
 - ``point``: a point; ``rectangle`` (two opposite corners, in either order): a box;
 - ``polygon``: a mask; ``mask`` (a base64 PNG of the region between its two points):
   a binary mask. Polygons and masks that share a label and a ``group_id`` are one
-  object, as LabelMe's own conversions take them;
+  object, as LabelMe's own conversions take them, and so is a rectangle of that label
+  and group (:attr:`ToolImage.groups`; it matters with ``mixed_to_box``);
 - ``circle``, ``line``, ``linestrip``, ``oriented_rectangle``, ``points``: refused by
   name (none is a weak label; redraw the object or delete the shape).
 
@@ -25,7 +26,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from .tool_labels import LabelImportError, ToolImage, merge_mask_parts
+from .tool_labels import LabelImportError, ToolImage, file_size, merge_mask_parts
 
 SUPPORTED = ('point', 'rectangle', 'polygon', 'mask')
 
@@ -71,22 +72,26 @@ def _image_file(path: str, data: dict, root: str, image_dir: Optional[str], wher
     return file_name, full
 
 
-def _size(data: dict, full: str):
+def _size(data: dict, full: str, where: str):
     """The image's (width, height): LabelMe's (EXIF applied, as its own), else the file's."""
     w, h = data.get('imageWidth'), data.get('imageHeight')
     if isinstance(w, int) and isinstance(h, int) and w > 0 and h > 0:
         return w, h
-    from mmwish.datasets.image_files import image_size
-    w, h, _ = image_size(full)
-    return w, h
+    return file_size(full, where)
 
 
 def _mask_shape(shape: dict, w: int, h: int, what: str) -> np.ndarray:
-    """A ``mask`` shape as a binary (h, w) array.
+    """A ``mask`` shape as a binary (h, w) array, placed as LabelMe 7.1's
+    ``shapes_to_label`` (``labelme/_utils/shape.py``) places it.
 
-    The PNG covers the region from its first point on: its top-left pixel is the
-    rounded first point. With whole-number points the region spans both corners'
-    pixels; otherwise it is the PNG's own size (LabelMe's own rule).
+    The PNG's top-left pixel is the first point rounded (half to even). With
+    whole-number points, which LabelMe writes, the PNG is cut to the pixels of both
+    corners (columns ``x1 .. x2``, rows ``y1 .. y2``); with fractional ones (a moved
+    mask) it keeps its own size. LabelMe up to 7.0 truncated the first point instead
+    (``astype(int)``) and pasted the PNG into ``[y1:y2 + 1, x1:x2 + 1]``: the same
+    placement for whole-number points; for fractional ones LabelMe's editor draws the
+    PNG at the first point as it is, which rounding matches best. The part outside
+    the image is cut off.
     """
     from PIL import Image
     try:
@@ -126,7 +131,7 @@ def read_labelme_file(path: str, root: str, image_dir: Optional[str] = None) -> 
     rel = osp.relpath(path, root)
     where = osp.join(osp.basename(osp.normpath(root)), rel).replace(os.sep, '/')
     try:
-        with open(path, encoding='utf-8') as f:
+        with open(path, encoding='utf-8-sig') as f:
             data = json.load(f)
     except (OSError, ValueError) as e:
         raise LabelImportError(f'{where}: cannot read it as JSON ({e})') from None
@@ -134,7 +139,7 @@ def read_labelme_file(path: str, root: str, image_dir: Optional[str] = None) -> 
         raise LabelImportError(f'{where} is not a LabelMe file (no list of shapes); move it '
                                'out of the folder')
     file_name, full = _image_file(path, data, root, image_dir, where)
-    w, h = _size(data, full)
+    w, h = _size(data, full, where)
     img = ToolImage(file_name=file_name, width=w, height=h, where=where)
 
     flags = data.get('flags') or {}
@@ -170,6 +175,8 @@ def read_labelme_file(path: str, root: str, image_dir: Optional[str] = None) -> 
             if kind == 'point':
                 img.points.append((label, *pts[0]))
             else:
+                if group is not None:
+                    img.groups['box', len(img.boxes)] = group
                 img.boxes.append((label, *pts[0], *pts[1]))
             continue
         if kind == 'polygon':
@@ -184,6 +191,7 @@ def read_labelme_file(path: str, root: str, image_dir: Optional[str] = None) -> 
         if group is None or (label, group) not in groups:
             if group is not None:
                 groups[label, group] = len(img.masks)
+                img.groups['mask', len(img.masks)] = group
             img.masks.append((label, part))
             continue
         j = groups[label, group]  # a further part of a grouped object

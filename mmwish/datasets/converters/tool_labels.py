@@ -17,7 +17,8 @@ The label-type rule, one per image:
   mask image's classes are those of its objects; a tag of another class is refused, or
   dropped with ``extra_tags='drop'``;
 - masks beside boxes: refused, or a ``box`` image with each mask's bounding box with
-  ``mixed_to_box=True``;
+  ``mixed_to_box=True``; a box and masks of one label in one tool group
+  (:attr:`ToolImage.groups`) are one object, and its drawn box is its box;
 - any other mix (points with boxes or masks): refused.
 
 Coordinates are COCO's continuous pixel coordinates (the image spans ``[0, W] x [0, H]``).
@@ -26,11 +27,13 @@ to it (tools round, and some let a box hang over the edge); beyond that it is re
 with the image and the label named.
 """
 import json
+import math
 import os
 import os.path as osp
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Hashable, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from pycocotools import mask as mask_utils
@@ -51,6 +54,9 @@ class ToolImage:
     ``(name, polygons or a binary (H, W) array)``, polygons as flat ``[x1, y1, x2, ...]``
     lists. ``width``/``height`` None means: read them from the image file (EXIF
     applied). ``where`` says where the image sits in the export, for messages.
+    ``groups`` gives the tool's group of a box or mask by ``('box', index into boxes)``
+    or ``('mask', index into masks)``; a box and masks of one label and group are one
+    object (boxes and masks not listed are objects of their own).
     """
     file_name: str
     width: Optional[int] = None
@@ -60,6 +66,7 @@ class ToolImage:
     boxes: List[Tuple[str, float, float, float, float]] = field(default_factory=list)
     masks: List[Tuple[str, Union[Polygons, np.ndarray]]] = field(default_factory=list)
     where: str = ''
+    groups: Dict[Tuple[str, int], Hashable] = field(default_factory=dict)
 
     def object_names(self) -> List[str]:
         return ([p[0] for p in self.points] + [b[0] for b in self.boxes]
@@ -92,6 +99,45 @@ def label_type_of(img: ToolImage, mixed_to_box: bool = False) -> Optional[str]:
         f'(docs/weak_labels.md): label it with one kind, or split it{hint}')
 
 
+def refuse_repeats(names: Iterable[str], what: str, remedy: str) -> None:
+    """Refuse a list of names (``what``: the class list, a classes file) that holds one
+    name more than once, naming the repeated names."""
+    dup = sorted(n for n, count in Counter(names).items() if count > 1)
+    if dup:
+        raise LabelImportError(f'{what} names {dup} more than once; {remedy}')
+
+
+def rotation_degrees(value, what: str) -> float:
+    """A tool's rotation (a number or its text; None or '' for none) in degrees, in
+    ``[0, 360)``, and 0 within 1e-6 degrees of a whole turn, so that ``if rotation:``
+    tells a rotated shape. One that is not a finite number is refused, naming ``what``
+    (the shape)."""
+    try:
+        degrees = float(0 if value is None or value == '' else value)
+    except (TypeError, ValueError):
+        degrees = math.nan
+    if not math.isfinite(degrees):
+        raise LabelImportError(f'{what} has the rotation {value!r}, not a number of degrees; '
+                               'fix it in the tool or re-export')
+    degrees %= 360
+    return 0.0 if min(degrees, 360 - degrees) <= 1e-6 else degrees
+
+
+def file_size(path: str, of: Union[ToolImage, str]) -> Tuple[int, int]:
+    """An image file's (width, height) as loaded (EXIF applied). A file that cannot be
+    read as an image is refused, naming it and ``of`` (its record, or where it sits)."""
+    from mmwish.datasets.image_files import image_size
+    try:
+        w, h, _ = image_size(path)
+    except Exception as e:  # PIL raises many kinds on a damaged or foreign file
+        where = of.describe() if isinstance(of, ToolImage) else of
+        raise LabelImportError(
+            f'{where}: {path} cannot be read as an image ({type(e).__name__}: {e}); replace '
+            'it with the image file (a web page or a partial download?), or remove it and '
+            'its labels') from None
+    return w, h
+
+
 def category_ids(images: Sequence[ToolImage], classes: Optional[Sequence[str]] = None,
                  add_unknown: bool = False) -> Dict[str, int]:
     """Class name -> category id (1, 2, ... in the order of ``classes``).
@@ -101,9 +147,7 @@ def category_ids(images: Sequence[ToolImage], classes: Optional[Sequence[str]] =
     ``classes``, ``add_unknown`` takes every name the export uses, sorted.
     """
     classes = list(classes or [])
-    if len(set(classes)) != len(classes):
-        dup = [c for c, n in Counter(classes).items() if n > 1]
-        raise LabelImportError(f'the class list names {dup} more than once')
+    refuse_repeats(classes, 'the class list', 'give each class once')
     first_use = {}
     for img in images:
         for name in img.names():
@@ -130,13 +174,18 @@ def _clip_box(img, name, x1, y1, x2, y2, w, h):
     x1, x2 = sorted((x1, x2))
     y1, y2 = sorted((y1, y2))
     cx1, cy1, cx2, cy2 = max(x1, 0.0), max(y1, 0.0), min(x2, w), min(y2, h)
-    if cx2 - cx1 <= 0 or cy2 - cy1 <= 0 or min(x1, y1) < -BORDER_SLACK \
-            or x2 > w + BORDER_SLACK or y2 > h + BORDER_SLACK:
-        raise LabelImportError(
-            f'{img.describe()}: the {name!r} box ({x1:g}, {y1:g}, {x2:g}, {y2:g}) is empty '
-            f'or leaves the {w}x{h} image by more than {BORDER_SLACK:g} pixel; fix it in '
-            'the tool')
-    return [cx1, cy1, cx2 - cx1, cy2 - cy1]
+    overrun = max(-x1, -y1, x2 - w, y2 - h)
+    if overrun > BORDER_SLACK:
+        problem = (f'leaves the {w}x{h} image by {overrun:g} pixels (at most '
+                   f'{BORDER_SLACK:g} is clipped)')
+    elif x2 == x1 or y2 == y1:
+        problem = f'is empty (its {"width" if x2 == x1 else "height"} is 0)'
+    elif cx2 <= cx1 or cy2 <= cy1:
+        problem = f'lies on the border of the {w}x{h} image, with no area inside it'
+    else:
+        return [cx1, cy1, cx2 - cx1, cy2 - cy1]
+    raise LabelImportError(f'{img.describe()}: the {name!r} box ({x1:g}, {y1:g}, {x2:g}, '
+                           f'{y2:g}) {problem}; fix it in the tool')
 
 
 def _mask_annotation(img, name, mask, w, h) -> dict:
@@ -193,13 +242,42 @@ def image_dims(img: ToolImage, image_dir: Optional[str]) -> Tuple[int, int]:
         raise LabelImportError(
             f'{img.describe()}: the export gives no image size; pass the image folder '
             '(--image-dir) so that it is read from the file')
-    from mmwish.datasets.image_files import image_size
     path = osp.join(image_dir, img.file_name)
     if not osp.isfile(path):
         raise LabelImportError(f'{img.describe()}: {path} does not exist; --image-dir '
                                'must be the folder the file names are relative to')
-    w, h, _ = image_size(path)
-    return w, h
+    return file_size(path, img)
+
+
+def _box_image_boxes(img: ToolImage, w: int, h: int) -> List[Tuple[str, List[float]]]:
+    """A box image's (name, COCO bbox) per object: each drawn box, then each mask's box
+    (``mixed_to_box``), one per (label, group): a grouped object's drawn box is its box,
+    else its masks' joint extent. Two drawn boxes of one label and group are refused."""
+    out: List[Tuple[str, List[float]]] = []
+    index_of: Dict[Tuple[str, Hashable], int] = {}  # (name, group) -> index in out
+    drawn = set()
+    for kind, items in (('box', img.boxes), ('mask', img.masks)):
+        for i, (name, *shape) in enumerate(items):
+            bbox = (_clip_box(img, name, *shape, w, h) if kind == 'box'
+                    else _mask_annotation(img, name, shape[0], w, h)['bbox'])
+            group = img.groups.get((kind, i))
+            key = (name, group)
+            if group is None or key not in index_of:
+                if group is not None:
+                    index_of[key] = len(out)
+                    if kind == 'box':
+                        drawn.add(key)
+                out.append((name, bbox))
+            elif kind == 'box':
+                raise LabelImportError(
+                    f'{img.describe()}: two {name!r} boxes share the group {group}, but one '
+                    'object has one box: give them different groups or delete one')
+            elif key not in drawn:  # a further mask of the object: the boxes' extent
+                x, y, bw, bh = out[index_of[key]][1]
+                x1, y1 = min(x, bbox[0]), min(y, bbox[1])
+                x2, y2 = max(x + bw, bbox[0] + bbox[2]), max(y + bh, bbox[1] + bbox[3])
+                out[index_of[key]] = (name, [x1, y1, x2 - x1, y2 - y1])
+    return out
 
 
 def to_weak(images: Sequence[ToolImage], classes: Optional[Sequence[str]] = None,
@@ -232,10 +310,8 @@ def to_weak(images: Sequence[ToolImage], classes: Optional[Sequence[str]] = None
                          point=[float(v) for v in _clip_point(img, n, x, y, w, h)])
                     for n, x, y in img.points]
         elif label_type == 'box':
-            anns = [dict(category_id=cat_of[n], bbox=_clip_box(img, n, *b, w, h))
-                    for n, *b in img.boxes]
-            anns += [dict(category_id=cat_of[n], bbox=_mask_annotation(img, n, m, w, h)['bbox'])
-                     for n, m in img.masks]
+            anns = [dict(category_id=cat_of[n], bbox=bbox)
+                    for n, bbox in _box_image_boxes(img, w, h)]
         elif label_type == 'mask':
             anns = [dict(category_id=cat_of[n], **_mask_annotation(img, n, m, w, h))
                     for n, m in img.masks]
@@ -267,12 +343,29 @@ def write_weak(weak: dict, out_file: str, overwrite: bool = False) -> str:
     return out_file
 
 
-def summary(weak: dict) -> str:
-    """One line: how many images of each label type and how many annotations."""
+def unlabelled(weak: dict, images: Sequence[ToolImage] = ()) -> Tuple[List[str], List[str]]:
+    """The file names of the images that had no label at all: (those made negatives,
+    those left out by ``skip_empty``). The left-out ones are known from ``images``, the
+    export's records, only."""
+    negatives = [i['file_name'] for i in weak['images']
+                 if i['label_type'] == 'tag' and not i.get('tags')]
+    kept = {i['file_name'] for i in weak['images']}
+    return negatives, [img.file_name for img in images
+                       if not img.names() and img.file_name not in kept]
+
+
+def summary(weak: dict, images: Sequence[ToolImage] = ()) -> str:
+    """One line: how many images of each label type, annotations and classes, and how
+    many images had no label at all (made negatives, or left out: see :func:`unlabelled`)."""
     kinds = Counter(img['label_type'] for img in weak['images'])
-    return (f"{len(weak['images'])} images ("
+    line = (f"{len(weak['images'])} images ("
             + ', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))
             + f"), {len(weak['annotations'])} annotations, {len(weak['categories'])} classes")
+    negatives, left_out = unlabelled(weak, images)
+    for names, fate in ((negatives, 'made negatives'), (left_out, 'left out (--skip-empty)')):
+        if names:
+            line += f'; {len(names)} image(s) with no label at all {fate}'
+    return line
 
 
 # format -> (module, reader); each reader(source, image_dir=None, **kw) -> [ToolImage]
@@ -318,6 +411,12 @@ def main(argv=None):
     p.add_argument('--image-dir', help='the images, for sizes the export does not give '
                    '(yolo, label-studio tag-only images)')
     p.add_argument('--yolo-classes', help='yolo: classes.txt or data.yaml (names by index)')
+    p.add_argument('--data-key', help="label-studio: the task data key of the image (the "
+                   '<Image value="$..."> of the labeling config), when it is not "image" and '
+                   'not the only image-like value')
+    p.add_argument('--path-root', help='label-studio: a leading folder to strip from every '
+                   'image path, so that file names are relative to the folder data_prefix.img '
+                   'names')
     p.add_argument('--mixed-to-box', action='store_true',
                    help='an image with boxes and masks becomes a box image')
     p.add_argument('--drop-extra-tags', action='store_true',
@@ -326,7 +425,15 @@ def main(argv=None):
                    help='leave out images with no label (default: tag images with no tags)')
     p.add_argument('--overwrite', action='store_true')
     args = p.parse_args(argv)
-    kwargs = dict(classes_file=args.yolo_classes) if args.format == 'yolo' else {}
+    # an option of one format -> (that format, the reader's keyword)
+    only = dict(yolo_classes=('yolo', 'classes_file'), data_key=('label-studio', 'data_key'),
+                path_root=('label-studio', 'path_root'))
+    kwargs = {}
+    for option, (fmt, keyword) in only.items():
+        if fmt == args.format:
+            kwargs[keyword] = getattr(args, option)
+        elif getattr(args, option) is not None:
+            p.error(f"--{option.replace('_', '-')} is an option of {fmt} only")
     try:
         images = read_export(args.format, args.source, image_dir=args.image_dir, **kwargs)
         classes = read_class_list(args.classes)
@@ -338,4 +445,11 @@ def main(argv=None):
         write_weak(weak, args.out_json, args.overwrite)
     except (LabelImportError, FileExistsError) as e:
         raise SystemExit(f'error: {e}') from None
-    print(f'wrote {args.out_json}: {summary(weak)}')
+    print(f'wrote {args.out_json}: {summary(weak, images)}')
+    negatives = unlabelled(weak)[0]
+    if negatives:
+        print(f'warning: {len(negatives)} image(s) had no label at all and are negatives '
+              f"(tag images with no tags: no object of any class), e.g. "
+              f"{', '.join(negatives[:5])}{' ...' if len(negatives) > 5 else ''}; if they were "
+              'not reviewed (a CVAT task lists every image, annotated or not), pass '
+              '--skip-empty to leave them out', file=sys.stderr)

@@ -14,13 +14,17 @@ under ``image_dir`` (with Ultralytics' image extensions, subfolders too) is list
 the labels of ``<image_dir>/a/b.jpg`` are ``<source>/a/b.txt`` (Ultralytics'
 ``images/`` -> ``labels/``); an image without a label file or with an empty one has no
 label. The label-type rule, the class list and the border rules are tool_labels.py's.
+
+Coordinates may lie up to :data:`NORM_SLACK` outside ``[0, 1]`` (Ultralytics' own
+allowance): a polygon's vertices and a box's corners there are clipped onto the image
+here; a value or a box corner beyond that is refused with its file and line.
 """
 import math
 import os
 import os.path as osp
 from typing import Dict, List, Optional
 
-from .tool_labels import LabelImportError, ToolImage
+from .tool_labels import LabelImportError, ToolImage, file_size, refuse_repeats
 
 # Ultralytics' image extensions (ultralytics/data/utils.py IMG_FORMATS)
 IMG_FORMATS = ('bmp', 'dng', 'jpeg', 'jpg', 'mpo', 'png', 'tif', 'tiff', 'webp', 'pfm',
@@ -32,7 +36,7 @@ NORM_SLACK = 0.01
 
 def _names_from_yaml(path: str) -> List[str]:
     import yaml
-    with open(path, encoding='utf-8') as f:
+    with open(path, encoding='utf-8-sig') as f:
         try:
             data = yaml.safe_load(f)
         except yaml.YAMLError as e:
@@ -77,10 +81,7 @@ def yolo_class_names(classes_file: Optional[str]) -> Optional[List[str]]:
             # a blank line would shift every later index
             raise LabelImportError(f'{classes_file}: line {names.index("") + 1 if names else 1}'
                                    ' is empty; each line names the class of its index')
-    dup = sorted({n for n in names if names.count(n) > 1})
-    if dup:
-        raise LabelImportError(f'{classes_file} names {dup} more than once; class indices '
-                               'need distinct names')
+    refuse_repeats(names, classes_file, 'class indices need distinct names')
     return names
 
 
@@ -98,7 +99,7 @@ def _files(root: str, exts) -> Dict[str, List[str]]:
 def _parse_label_file(path: str, where: str, names: List[str], img: ToolImage) -> None:
     """Add the boxes and polygons of one label file to ``img`` (its size known)."""
     w, h = img.width, img.height
-    with open(path, encoding='utf-8') as f:
+    with open(path, encoding='utf-8-sig') as f:
         lines = f.read().splitlines()
     for n, line in enumerate(lines, 1):
         values = line.split()
@@ -124,10 +125,19 @@ def _parse_label_file(path: str, where: str, names: List[str], img: ToolImage) -
                 'coordinates are normalised by the image size (pixel coordinates?)')
         if len(coords) == 4:
             xc, yc, bw, bh = coords
-            img.boxes.append((name, (xc - bw / 2) * w, (yc - bh / 2) * h,
-                              (xc + bw / 2) * w, (yc + bh / 2) * h))
+            corners = [xc - bw / 2, yc - bh / 2, xc + bw / 2, yc + bh / 2]
+            if any(c < -NORM_SLACK or c > 1 + NORM_SLACK for c in corners):
+                raise LabelImportError(
+                    f'{at}: the {name!r} box spans x {corners[0]:g} .. {corners[2]:g}, y '
+                    f'{corners[1]:g} .. {corners[3]:g}, more than {NORM_SLACK:.0%} outside '
+                    'the image [0, 1]; fix the line')
+            x1, y1, x2, y2 = (min(max(c, 0.0), 1.0) for c in corners)
+            if x2 <= x1 or y2 <= y1:
+                raise LabelImportError(f'{at}: the {name!r} box {values[1:]} has no area inside '
+                                       'the image; fix or delete the line')
+            img.boxes.append((name, x1 * w, y1 * h, x2 * w, y2 * h))
         elif len(coords) >= 6 and len(coords) % 2 == 0:
-            img.masks.append((name, [[v * (w if i % 2 == 0 else h)
+            img.masks.append((name, [[min(max(v, 0.0), 1.0) * (w if i % 2 == 0 else h)
                                       for i, v in enumerate(coords)]]))
         else:
             raise LabelImportError(
@@ -179,13 +189,11 @@ def read_yolo(source: str, image_dir: Optional[str] = None,
             f'{label_dir}/{labels[orphans[0]][0]} has no image {orphans[0]}.<ext> under '
             f'{image_dir} ({len(orphans)} label file(s) without an image); put the image '
             'there, delete the label file, or pass the right --image-dir')
-    from mmwish.datasets.image_files import image_size
     out = []
     for stem, (file_name,) in sorted(images.items()):
-        where = f'{label_dir}/{stem}.txt'
-        w, h, _ = image_size(osp.join(image_dir, file_name))
-        img = ToolImage(file_name=file_name, width=w, height=h, where=where)
+        img = ToolImage(file_name=file_name, where=f'{label_dir}/{stem}.txt')
+        img.width, img.height = file_size(osp.join(image_dir, file_name), img)
         if stem in labels:
-            _parse_label_file(osp.join(source, labels[stem][0]), where, names, img)
+            _parse_label_file(osp.join(source, labels[stem][0]), img.where, names, img)
         out.append(img)
     return out

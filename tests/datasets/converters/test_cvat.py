@@ -151,6 +151,9 @@ def test_grouped_polygons_and_masks_of_a_label_are_one_object(tmp_path):
      'points="5,5"></points></skeleton>', r"a <skeleton> of label 'body' cannot be imported"),
     ('<box label="cat" occluded="0" xtl="1" ytl="1" xbr="9" ybr="9" rotation="30.00" '
      'z_order="0"></box>', r"the 'cat' box is rotated by 30 degrees; .* set its rotation to 0"),
+    ('<box label="cat" occluded="0" xtl="1" ytl="1" xbr="9" ybr="9" rotation="30deg" '
+     'z_order="0"></box>', r"^.*annotations\.xml: image id 3: image a\.jpg: the 'cat' box has "
+                           r"the rotation '30deg', not a number of degrees"),
     ('<mask label="cat" rle="2, 2" left="38" top="0" width="4" height="1" z_order="0"></mask>',
      r"the 'cat' mask \(left 38, top 0, 4x1\) does not lie inside the 40x30 image"),
     ('<mask label="cat" rle="1, 2" left="0" top="0" width="2" height="2" z_order="0"></mask>',
@@ -164,6 +167,27 @@ def test_grouped_polygons_and_masks_of_a_label_are_one_object(tmp_path):
 def test_refused_shapes_name_image_label_and_remedy(tmp_path, body, match):
     with pytest.raises(LabelImportError, match=match):
         read_cvat(one_image(tmp_path, body))
+
+
+def test_a_grouped_box_and_polygon_are_one_box_with_mixed_to_box(tmp_path):
+    """CVAT groups a box and a polygon of one object: one box, the drawn one; an
+    ungrouped polygon and one of another group are objects of their own."""
+    path = one_image(tmp_path, """
+    <box label="cat" xtl="0" ytl="0" xbr="10" ybr="10" group_id="1" z_order="0"></box>
+    <polygon label="cat" points="1,1;8,1;8,8" group_id="1" z_order="0"></polygon>
+    <polygon label="cat" points="20,20;24,20;24,24" group_id="2" z_order="0"></polygon>
+    <polygon label="cat" points="30,0;34,0;34,4" z_order="0"></polygon>""")
+    (img,) = read_cvat(path)
+    assert img.groups == {('box', 0): '1', ('mask', 0): '1', ('mask', 1): '2'}
+    weak = to_weak([img], ['cat'], mixed_to_box=True)
+    assert [a['bbox'] for a in weak['annotations']] == [
+        [0.0, 0.0, 10.0, 10.0], [20.0, 20.0, 4.0, 4.0], [30.0, 0.0, 4.0, 4.0]]
+
+
+def test_a_byte_order_mark_is_read(tmp_path):
+    path = tmp_path / 'annotations.xml'
+    path.write_bytes(b'\xef\xbb\xbf' + EXPORT.encode())
+    assert len(read_cvat(str(path))) == 5
 
 
 def test_refused_files(tmp_path):
@@ -196,8 +220,22 @@ def test_cli_end_to_end(tmp_path, capsys):
     from mmwish.datasets.weak_coco import WeakCocoDataset
     out = tmp_path / 'out' / 'weak.json'
     main(['cvat', write(tmp_path, EXPORT), str(out), '--classes', 'cat,dog'])
-    assert capsys.readouterr().out.strip().endswith(
-        '5 images (1 box, 1 mask, 1 point, 2 tag), 7 annotations, 2 classes')
+    printed = capsys.readouterr()
+    assert printed.out.strip().endswith(
+        '5 images (1 box, 1 mask, 1 point, 2 tag), 7 annotations, 2 classes; 1 image(s) with no '
+        'label at all made negatives')
+    # a CVAT task lists every image, labelled or not: the CLI warns of the negatives
+    assert printed.err.strip() == (
+        'warning: 1 image(s) had no label at all and are negatives (tag images with no tags: '
+        'no object of any class), e.g. empty.jpg; if they were not reviewed (a CVAT task lists '
+        'every image, annotated or not), pass --skip-empty to leave them out')
+    main(['cvat', write(tmp_path, EXPORT), str(out), '--classes', 'cat,dog', '--skip-empty',
+          '--overwrite'])
+    printed = capsys.readouterr()
+    assert printed.out.strip().endswith('4 images (1 box, 1 mask, 1 point, 1 tag), 7 annotations, '
+                                        '2 classes; 1 image(s) with no label at all left out '
+                                        '(--skip-empty)') and not printed.err
+    main(['cvat', write(tmp_path, EXPORT), str(out), '--classes', 'cat,dog', '--overwrite'])
     weak = json.loads(out.read_text())
     assert [i['id'] for i in weak['images']] == [1, 2, 3, 4, 5]
     assert [a['id'] for a in weak['annotations']] == list(range(1, 8))

@@ -136,17 +136,25 @@ def test_brush_rle_refusals():
         decode_brush_rle(bits_to_bytes(*HEADER_32, '1', '11', format(40, '016b'), '0' * 8))
 
 
-@pytest.mark.parametrize('url, name', [
-    ('/data/upload/1/8f2a1b3c-cat.jpg', '8f2a1b3c-cat.jpg'),
-    ('/data/local-files/?d=photos%2Fdog%201.jpg', 'dog 1.jpg'),
-    ('/data/local-files/?d=C:\\images\\b.png', 'b.png'),
-    ('s3://bucket/imgs/a.jpg?X-Amz-Signature=abc', 'a.jpg'),
-    ('gs://bucket/a%20b.png', 'a b.png'),
-    ('http://example.com:8080/static/x.jpeg#top', 'x.jpeg'),
-    ('images/sub/c.jpg', 'c.jpg'),
+@pytest.mark.parametrize('url, name, under_root', [
+    # uploads: the path below media/upload (the project's folder, the file's prefix)
+    ('/data/upload/1/8f2a1b3c-cat.jpg', '1/8f2a1b3c-cat.jpg', ('1', '8f2a1b3c-cat.jpg')),
+    # local storage: d, the path below the document root, folders kept
+    ('/data/local-files/?d=photos%2Fdog%201.jpg', 'photos/dog 1.jpg', ('photos', 'dog 1.jpg')),
+    ('/data/local-files/?d=imgs/a/1.jpg', 'imgs/a/1.jpg', ('imgs/', 'a/1.jpg')),
+    ('/data/local-files/?d=C:\\images\\b.png', 'C:/images/b.png', ('C:\\images', 'b.png')),
+    # cloud storage: the object key after the bucket or container
+    ('s3://bucket/imgs/a.jpg?X-Amz-Signature=abc', 'imgs/a.jpg', ('/imgs/', 'a.jpg')),
+    ('gs://bucket/a%20b.png', 'a b.png', ('', 'a b.png')),
+    ('azure-blob://container/train/x/c.png', 'train/x/c.png', ('train', 'x/c.png')),
+    ('http://example.com:8080/static/x.jpeg#top', 'static/x.jpeg', ('static', 'x.jpeg')),
+    ('images/sub/c.jpg', 'images/sub/c.jpg', ('images/sub', 'c.jpg')),
+    ('D:\\data\\c.jpg', 'D:/data/c.jpg', ('D:/data', 'c.jpg')),
 ])
-def test_file_names_from_urls(url, name):
+def test_file_names_from_urls(url, name, under_root):
     assert file_name_of(url) == name
+    assert file_name_of(url, under_root[0]) == under_root[1]
+    assert file_name_of(url, 'elsewhere') is None
 
 
 def test_every_result_type_maps_to_its_record(tmp_path):
@@ -156,11 +164,11 @@ def test_every_result_type_maps_to_its_record(tmp_path):
     points, boxes, brush, poly, tagged, empty = images
     # percent * size / 100; 100 % is the image's far edge
     assert points.points == [('cat', 10.0, 15.0), ('dog', 40.0, 30.0)]
-    assert (points.file_name, points.width, points.height) == ('8f2a1b3c-points.jpg', 40, 30)
+    assert (points.file_name, points.width, points.height) == ('1/8f2a1b3c-points.jpg', 40, 30)
     assert points.where.endswith('export.json: task 1')
     assert boxes.boxes == [('cat', 0.0, 3.0, 40.0, 18.0)] and boxes.tags == ['cat']
-    assert boxes.file_name == 'boxes.jpg'
-    assert brush.file_name == 'brush 1.png' and (brush.width, brush.height) == (4, 2)
+    assert boxes.file_name == 'imgs/boxes.jpg'
+    assert brush.file_name == 'photos/brush 1.png' and (brush.width, brush.height) == (4, 2)
     assert brush.masks[0][0] == 'dog' and brush.masks[0][1].sum() == 3
     assert poly.masks == [('dog', [[0.0, 0.0, 20.0, 0.0, 20.0, 15.0, 0.0, 15.0]])]
     assert poly.tags == []  # 'fluffy' belongs to the polygon
@@ -170,22 +178,23 @@ def test_every_result_type_maps_to_its_record(tmp_path):
 
 
 def test_cli_end_to_end_with_sizes_from_image_dir(tmp_path, capsys):
-    images = tmp_path / 'media'
-    images.mkdir()
+    images = tmp_path / 'media' / 'upload'  # Label Studio's media/upload/<project>/
+    (images / '1').mkdir(parents=True)
     for name in ('0a1b2c3d-tagged.jpg', '11aa22bb-empty.jpg'):
-        Image.new('RGB', (40, 30)).save(images / name)
+        Image.new('RGB', (40, 30)).save(images / '1' / name)
     out = tmp_path / 'weak.json'
     with pytest.warns(UserWarning, match='left out'):
         main(['label-studio', write(tmp_path, export_tasks()), str(out), '--classes', 'cat,dog',
               '--image-dir', str(images)])
     assert capsys.readouterr().out.strip().endswith(
-        '6 images (1 box, 2 mask, 1 point, 2 tag), 5 annotations, 2 classes')
+        '6 images (1 box, 2 mask, 1 point, 2 tag), 5 annotations, 2 classes; 1 image(s) with no '
+        'label at all made negatives')
     weak = json.loads(out.read_text())
     assert [(i['id'], i['file_name'], i['width'], i['height'], i['label_type'])
             for i in weak['images']] == [
-        (1, '8f2a1b3c-points.jpg', 40, 30, 'point'), (2, 'boxes.jpg', 40, 30, 'box'),
-        (3, 'brush 1.png', 4, 2, 'mask'), (4, 'poly.jpg', 40, 30, 'mask'),
-        (5, '0a1b2c3d-tagged.jpg', 40, 30, 'tag'), (6, '11aa22bb-empty.jpg', 40, 30, 'tag')]
+        (1, '1/8f2a1b3c-points.jpg', 40, 30, 'point'), (2, 'imgs/boxes.jpg', 40, 30, 'box'),
+        (3, 'photos/brush 1.png', 4, 2, 'mask'), (4, 'images/poly.jpg', 40, 30, 'mask'),
+        (5, '1/0a1b2c3d-tagged.jpg', 40, 30, 'tag'), (6, '1/11aa22bb-empty.jpg', 40, 30, 'tag')]
     assert weak['images'][4]['tags'] == [1, 2] and weak['images'][5]['tags'] == []
     anns = weak['annotations']
     assert [(a['id'], a['image_id'], a['category_id']) for a in anns] == [
@@ -199,8 +208,9 @@ def test_cli_end_to_end_with_sizes_from_image_dir(tmp_path, capsys):
 def test_tag_only_images_need_the_image_dir(tmp_path):
     with pytest.warns(UserWarning):
         images = read_label_studio(write(tmp_path, export_tasks()))
-    with pytest.raises(LabelImportError, match=r'task 5: image 0a1b2c3d-tagged\.jpg: the export '
-                                               r'gives no image size; pass the image folder'):
+    with pytest.raises(LabelImportError, match=r'task 5: image 1/0a1b2c3d-tagged\.jpg: the '
+                                               r'export gives no image size; pass the image '
+                                               'folder'):
         to_weak(images, ['cat', 'dog'])
 
 
@@ -229,7 +239,14 @@ def test_which_annotation_is_used(tmp_path):
 @pytest.mark.parametrize('res, match', [
     (result('rectanglelabels', dict(x=10, y=10, width=10, height=10, rotation=15,
                                     rectanglelabels=['cat']), 'r9'),
-     r"task 1: image a\.jpg: the 'cat' rectangle \(result id 'r9'\) is rotated by 15 degrees"),
+     r"task 1: image 1/a\.jpg: the 'cat' rectangle \(result id 'r9'\) is rotated by 15 "
+     'degrees'),
+    (result('rectanglelabels', dict(x=10, y=10, width=10, height=10, rotation='15deg',
+                                    rectanglelabels=['cat']), 'r8'),
+     r"task 1: image 1/a\.jpg: the 'cat' rectangle \(result id 'r8'\) has the rotation '15deg', "
+     'not a number of degrees'),
+    (result('keypointlabels', dict(x=5, y=5, keypointlabels=['cat']), 'k5', image_rotation=[90]),
+     r"task 1: image 1/a\.jpg: result id 'k5' has the rotation \[90\], not a number of degrees"),
     (result('ellipselabels', dict(x=10, y=10, radiusX=3, radiusY=4, rotation=0,
                                   ellipselabels=['cat']), 'e1'),
      r"result id 'e1' has type 'ellipselabels' \(from 'label'\), which cannot be imported"),
@@ -271,10 +288,11 @@ def test_refused_files_and_tasks(tmp_path):
     two_urls = [dict(task(1, 'a.jpg', [annotation([])]), data=dict(
         left='/data/upload/1/a.jpg', right='/data/upload/1/b.jpg'))]
     with pytest.raises(LabelImportError, match=r"cannot tell which of the data keys \['left', "
-                                               r"'right'\] is the image"):
+                                               r"'right'\] is the image \(none is 'image'\); "
+                                               r'pass --data-key \(data_key=\) the key'):
         read_label_studio(write(tmp_path, two_urls))
     (img,) = read_label_studio(write(tmp_path, two_urls), data_key='right')
-    assert img.file_name == 'b.jpg'
+    assert img.file_name == '1/b.jpg'
     inline = [task(1, 'data:image/png;base64,iVBORw0KGgo=', [annotation([])])]
     with pytest.raises(LabelImportError, match='not an image URL or path'):
         read_label_studio(write(tmp_path, inline))
@@ -288,5 +306,50 @@ def test_unknown_label_names_are_refused(tmp_path):
     with pytest.warns(UserWarning):
         images = read_label_studio(write(tmp_path, export_tasks()))
     with pytest.raises(LabelImportError, match=r"'dog' in .*export\.json: task 1: image "
-                                               r'8f2a1b3c-points\.jpg\. Give the class list'):
+                                               r'1/8f2a1b3c-points\.jpg\. Give the class list'):
         to_weak(images, ['cat'], image_dir=str(tmp_path))
+
+
+def test_subfolders_keep_images_apart_and_path_root_strips_a_prefix(tmp_path, capsys):
+    """Local storage with one file name in two folders: two images, named relative to
+    --path-root (the folder data_prefix.img names); one outside it is refused."""
+    def box_task(tid, url):
+        return task(tid, url, [annotation([result('rectanglelabels', dict(
+            x=10, y=10, width=10, height=10, rectanglelabels=['cat']), 'r')])])
+    tasks = [box_task(1, '/data/local-files/?d=data/imgs/a/1.jpg'),
+             box_task(2, '/data/local-files/?d=data/imgs/b/1.jpg')]
+    export = write(tmp_path, tasks)
+    assert [i.file_name for i in read_label_studio(export)] == ['data/imgs/a/1.jpg',
+                                                                'data/imgs/b/1.jpg']
+    assert [i.file_name for i in read_label_studio(export, path_root='data/imgs')] == [
+        'a/1.jpg', 'b/1.jpg']
+    out = tmp_path / 'weak.json'
+    main(['label-studio', export, str(out), '--classes', 'cat', '--path-root', 'data/imgs/'])
+    assert [i['file_name'] for i in json.loads(out.read_text())['images']] == ['a/1.jpg',
+                                                                               'b/1.jpg']
+    outside = write(tmp_path, tasks + [box_task(3, 's3://bucket/other/c.jpg')], 'outside.json')
+    with pytest.raises(LabelImportError, match=r"outside\.json: task 3: the image other/c\.jpg "
+                                               r"lies outside --path-root 'data/imgs'; give the "
+                                               'folder that every image path starts with'):
+        read_label_studio(outside, path_root='data/imgs')
+
+
+def test_cli_data_key(tmp_path, capsys):
+    tasks = [dict(task(1, 'x', [annotation([result('rectanglelabels', dict(
+        x=10, y=10, width=10, height=10, rectanglelabels=['cat']), 'r')])]),
+        data=dict(left='/data/upload/1/a.jpg', right='/data/upload/1/b.jpg'))]
+    export, out = write(tmp_path, tasks), tmp_path / 'weak.json'
+    with pytest.raises(SystemExit, match=r'pass --data-key \(data_key=\)'):
+        main(['label-studio', export, str(out), '--classes', 'cat'])
+    main(['label-studio', export, str(out), '--classes', 'cat', '--data-key', 'right'])
+    assert [i['file_name'] for i in json.loads(out.read_text())['images']] == ['1/b.jpg']
+    with pytest.raises(SystemExit):
+        main(['cvat', export, str(out), '--data-key', 'right'])
+    assert '--data-key is an option of label-studio only' in capsys.readouterr().err
+
+
+def test_a_byte_order_mark_is_read(tmp_path):
+    path = tmp_path / 'export.json'
+    path.write_text('\ufeff' + json.dumps(export_tasks()), encoding='utf-8')
+    with pytest.warns(UserWarning, match='left out'):
+        assert len(read_label_studio(str(path))) == 6

@@ -181,3 +181,45 @@ def test_cli_end_to_end(folder, tmp_path_factory, capsys):
             for a in weak['annotations']] == [(1, 2, [40.0, 0.0]), (2, 1, [1.0, 2.0, 4.0, 4.0])]
     with pytest.raises(SystemExit, match='already exists'):
         main(['labelme', str(folder), str(out), '--classes', 'cat,dog'])
+
+
+@pytest.mark.parametrize('points, origin', [([[2.7, 1.7], [6.3, 3.3]], (3, 2)),
+                                            ([[2.5, 1.5], [6.5, 3.5]], (2, 2))])
+def test_mask_shape_with_fractional_points(folder, points, origin):
+    """LabelMe 7.1's shapes_to_label (its own test cases): the first point rounded, half
+    to even, and the PNG's own size."""
+    labelme(folder / 'a.json', 'a.png', shapes=[
+        shape('cat', 'mask', points, mask=png_b64(np.ones((3, 5))))])
+    (img,) = read_labelme(str(folder / 'a.json'))
+    expected = np.zeros((30, 40), bool)
+    expected[origin[1]:origin[1] + 3, origin[0]:origin[0] + 5] = True
+    assert (img.masks[0][1] == expected).all()
+
+
+def test_a_grouped_rectangle_and_polygon_are_one_box_with_mixed_to_box(folder):
+    labelme(folder / 'a.json', 'a.png', shapes=[
+        shape('cat', 'rectangle', [[0, 0], [10, 10]], group_id=1),
+        shape('cat', 'polygon', [[1, 1], [8, 1], [8, 8]], group_id=1),
+        shape('cat', 'polygon', [[20, 20], [24, 20], [24, 24]])])
+    (img,) = read_labelme(str(folder / 'a.json'))
+    assert img.groups == {('box', 0): 1, ('mask', 0): 1}
+    weak = to_weak([img], ['cat'], mixed_to_box=True)
+    assert [a['bbox'] for a in weak['annotations']] == [[0.0, 0.0, 10.0, 10.0],
+                                                        [20.0, 20.0, 4.0, 4.0]]
+
+
+def test_a_byte_order_mark_is_read(folder):
+    labelme(folder / 'a.json', 'a.png', shapes=[shape('cat', 'point', [[1, 2]])])
+    (folder / 'a.json').write_text('\ufeff' + (folder / 'a.json').read_text(), encoding='utf-8')
+    (img,) = read_labelme(str(folder / 'a.json'))
+    assert img.points == [('cat', 1.0, 2.0)]
+
+
+def test_an_image_that_is_no_image_is_refused_when_its_size_is_read(folder):
+    (folder / 'c.png').write_text('<html><body>404</body></html>')
+    labelme(folder / 'c.json', 'c.png', size=None)
+    with pytest.raises(LabelImportError, match=rf'^{folder.name}/c\.json: .*c\.png cannot be read '
+                                               r'as an image \(UnidentifiedImageError'):
+        read_labelme(str(folder))
+    labelme(folder / 'c.json', 'c.png')  # a size in the file: the image is not read
+    assert read_labelme(str(folder / 'c.json'))[0].width == 40

@@ -1,5 +1,6 @@
 """The importers' shared rules (tool_labels.py) on hand-made ToolImage records."""
 import json
+import re
 
 import numpy as np
 import pytest
@@ -13,8 +14,10 @@ from mmwish.datasets.converters.tool_labels import (
     main,
     read_class_list,
     read_export,
+    rotation_degrees,
     summary,
     to_weak,
+    unlabelled,
     write_weak,
 )
 
@@ -54,6 +57,39 @@ def test_mixed_images_are_refused_unless_masks_become_boxes():
         label_type_of(points_and_boxes, mixed_to_box=True)
 
 
+def test_mixed_to_box_keeps_one_box_per_grouped_object():
+    """A tool group of one label is one object: its drawn box is its box, and its masks
+    add none; masks of a group with no drawn box give one box, their joint extent."""
+    img = image(boxes=[('cat', 1, 1, 9, 9), ('dog', 20, 20, 30, 25)],
+                masks=[('cat', SQUARE),                                  # cat of group 4
+                       ('dog', SQUARE),                                  # dog of group 4
+                       ('cat', [[10, 10, 14, 10, 14, 14]]),              # ungrouped
+                       ('cat', [[30, 2, 34, 2, 34, 6]]), ('cat', [[20, 1, 24, 1, 24, 3]])],
+                groups={('box', 0): 4, ('mask', 0): 4, ('mask', 1): 4, ('mask', 3): 'g',
+                        ('mask', 4): 'g'})
+    weak = to_weak([img], ['cat', 'dog'], mixed_to_box=True)
+    assert [(a['category_id'], a['bbox']) for a in weak['annotations']] == [
+        (1, [1.0, 1.0, 8.0, 8.0]), (2, [20.0, 20.0, 10.0, 5.0]), (2, [2.0, 2.0, 4.0, 4.0]),
+        (1, [10.0, 10.0, 4.0, 4.0]), (1, [20.0, 1.0, 14.0, 5.0])]
+    two = image(boxes=[('cat', 1, 1, 9, 9), ('cat', 2, 2, 5, 5)], groups={('box', 0): 4,
+                                                                           ('box', 1): 4})
+    with pytest.raises(LabelImportError, match=r"^export: image a\.jpg: two 'cat' boxes share the "
+                                               r'group 4, but one object has one box'):
+        to_weak([two], ['cat'])
+
+
+def test_rotations():
+    assert rotation_degrees(None, 'x') == rotation_degrees('', 'x') == 0.0
+    assert rotation_degrees('0.00', 'x') == rotation_degrees(360, 'x') == 0.0
+    assert rotation_degrees(359.9999999, 'x') == rotation_degrees(-1e-9, 'x') == 0.0
+    assert rotation_degrees('30.00', 'x') == 30.0 and rotation_degrees(-90, 'x') == 270.0
+    for bad in ('abc', [1], float('nan'), 'inf'):
+        with pytest.raises(LabelImportError, match=rf'^the box has the rotation '
+                                                   rf'{re.escape(repr(bad))}, not a number of '
+                                                   'degrees'):
+            rotation_degrees(bad, 'the box')
+
+
 def test_extra_tags_are_refused_or_dropped():
     img = image(boxes=[('cat', 1, 1, 5, 5)], tags=['cat', 'dog'])
     with pytest.raises(LabelImportError, match=r"is a box image tagged \['dog'\] with no 'dog' "
@@ -89,10 +125,17 @@ def test_boxes_on_and_beyond_the_border():
     # whole image; clipped; corners given in any order
     assert [a['bbox'] for a in weak['annotations']] == [
         [0.0, 0.0, 40.0, 30.0], [0.0, 29.0, 20.0, 1.0], [4.0, 2.0, 6.0, 10.0]]
-    for box in [('cat', 5, 5, 42, 10), ('cat', 5, 5, 5, 10), ('cat', 41, 5, 45, 10)]:
-        with pytest.raises(LabelImportError, match=r"the 'cat' box .* is empty or leaves the "
-                                                   r'40x30 image by more than 1 pixel'):
-            to_weak([image(boxes=[box])], ['cat'])
+    # each refusal says which rule the box breaks
+    for box, problem in [
+            ((5, 5, 42, 10), r'\(5, 5, 42, 10\) leaves the 40x30 image by 2 pixels \(at most 1 '
+                             r'is clipped\)'),
+            ((41, 5, 45, 10), r'leaves the 40x30 image by 5 pixels \(at most 1 is clipped\)'),
+            ((5, 5, 5, 10), r'\(5, 5, 5, 10\) is empty \(its width is 0\)'),
+            ((5, 7, 9, 7), r'is empty \(its height is 0\)'),
+            ((40, 5, 40.5, 10), r'lies on the border of the 40x30 image, with no area inside it')]:
+        with pytest.raises(LabelImportError, match=rf"^export: image a\.jpg: the 'cat' box "
+                                                   rf'.*{problem}; fix it in the tool$'):
+            to_weak([image(boxes=[('cat', *box)])], ['cat'])
 
 
 def test_masks_polygons_and_arrays():
@@ -123,8 +166,9 @@ def test_class_mapping_and_unknown_names():
     assert category_ids(images, ['dog', 'cat'], add_unknown=True) == dict(
         dog=1, cat=2, ant=3, zebra=4)
     assert category_ids(images, add_unknown=True) == dict(ant=1, cat=2, zebra=3)
-    with pytest.raises(LabelImportError, match=r"the class list names \['cat'\] more than once"):
-        category_ids(images, ['cat', 'cat'])
+    with pytest.raises(LabelImportError, match=r"^the class list names \['cat'\] more than once; "
+                                               'give each class once$'):
+        category_ids(images, ['cat', 'dog', 'cat'])
     weak = to_weak(images, ['dog', 'cat'], add_unknown=True)
     assert weak['categories'] == [dict(id=1, name='dog'), dict(id=2, name='cat'),
                                   dict(id=3, name='ant'), dict(id=4, name='zebra')]
@@ -138,6 +182,27 @@ def test_empty_images_are_negative_tag_images_or_skipped():
         (1, 'tag', []), (2, 'tag', [1])]
     weak = to_weak(images, ['cat'], skip_empty=True)
     assert [(i['id'], i['file_name']) for i in weak['images']] == [(1, 'b.jpg')]
+
+
+def test_images_with_no_label_are_counted():
+    images = [image('a.jpg'), image('b.jpg', tags=['cat']), image('c.jpg')]
+    weak = to_weak(images, ['cat'])
+    assert unlabelled(weak, images) == unlabelled(weak) == (['a.jpg', 'c.jpg'], [])
+    assert summary(weak, images) == ('3 images (3 tag), 0 annotations, 1 classes; 2 image(s) '
+                                     'with no label at all made negatives')
+    weak = to_weak(images, ['cat'], skip_empty=True)
+    assert unlabelled(weak, images) == ([], ['a.jpg', 'c.jpg'])
+    assert summary(weak, images) == ('1 images (1 tag), 0 annotations, 1 classes; 2 image(s) '
+                                     'with no label at all left out (--skip-empty)')
+
+
+def test_an_image_file_that_is_no_image_is_refused_by_name(tmp_path):
+    (tmp_path / 'c.jpg').write_text('<!DOCTYPE html><html><body>Not found</body></html>')
+    with pytest.raises(LabelImportError, match=r'^export: image c\.jpg: .*c\.jpg cannot be read '
+                                               r'as an image \(UnidentifiedImageError: .*\); '
+                                               r'replace it with the image file'):
+        to_weak([ToolImage('c.jpg', tags=['cat'], where='export')], ['cat'],
+                image_dir=str(tmp_path))
 
 
 def test_sizes_from_the_image_files(tmp_path):

@@ -159,3 +159,49 @@ def test_cli_end_to_end(data, capsys):
     with pytest.raises(SystemExit, match='give no image size; pass the images folder'):
         main(['yolo', str(data / 'labels'), str(out), '--overwrite',
               '--yolo-classes', str(data / 'data.yaml')])
+
+
+def test_coordinates_within_ultralytics_slack_are_clipped_onto_the_image(tmp_path):
+    """A 1000x500 image: a box reaching 0.25 % past the right edge (2.5 px, beyond the
+    shared 1-pixel rule) and a polygon vertex 0.5 % past the bottom are clipped here;
+    a corner beyond the 1 % slack, or a box left with no area, is refused by line."""
+    write_image(tmp_path / 'images' / 'a.png', 1000, 500)
+    (tmp_path / 'labels').mkdir()
+    (tmp_path / 'classes.txt').write_text('cat\n')
+    (tmp_path / 'labels' / 'a.txt').write_text('0 0.9975 0.5 0.01 0.2\n'
+                                               '0 0.1 0.2 0.3 0.2 0.3 1.005\n')
+    (img,) = read_yolo(str(tmp_path / 'labels'), str(tmp_path / 'images'),
+                       str(tmp_path / 'classes.txt'))
+    assert img.boxes == [('cat', 992.5, 200.0, 1000.0, 300.0)]
+    assert img.masks == [('cat', [[100.0, 100.0, 300.0, 100.0, 300.0, 500.0]])]
+    weak = to_weak([img], ['cat'], mixed_to_box=True)
+    assert weak['annotations'][0]['bbox'] == [992.5, 200.0, 7.5, 100.0]
+    for line, words in [
+            ('0 0.995 0.5 0.04 0.2', r"line 2 \(image a\.png\): the 'cat' box spans x 0\.975 \.\. "
+                                     r'1\.015, y 0\.4 \.\. 0\.6, more than 1% outside the '
+                                     r'image \[0, 1\]'),
+            ('0 1.005 0.5 0.005 0.2', r"line 2 \(image a\.png\): the 'cat' box \['1\.005', '0\.5', "
+                                      r"'0\.005', '0\.2'\] has no area inside the image")]:
+        (tmp_path / 'labels' / 'a.txt').write_text('0 0.5 0.5 0.1 0.1\n' + line + '\n')
+        with pytest.raises(LabelImportError, match=rf'^labels/a\.txt {words}; fix'):
+            read_yolo(str(tmp_path / 'labels'), str(tmp_path / 'images'),
+                      str(tmp_path / 'classes.txt'))
+
+
+def test_byte_order_marks_are_read(data):
+    (data / 'labels' / 'a.txt').write_text('\ufeff0 0.5 0.5 0.2 0.4\n', encoding='utf-8')
+    (data / 'data.yaml').write_text('\ufeffnames: [cat, dog]\n', encoding='utf-8')
+    (data / 'classes.txt').write_text('\ufeffcat\ndog\n', encoding='utf-8')
+    for classes in ('data.yaml', 'classes.txt'):
+        assert yolo_class_names(str(data / classes)) == ['cat', 'dog']
+        a = read(data, classes_file=str(data / classes))[0]
+        assert a.boxes == [('cat', 40.0, 15.0, 60.0, 35.0)]
+
+
+def test_a_file_that_is_no_image_is_refused_by_name(data):
+    (data / 'images' / 'c.jpg').write_text('<!DOCTYPE html><html>Not found</html>')
+    (data / 'images' / 'c.png').unlink()
+    with pytest.raises(LabelImportError, match=r'^labels/c\.txt: image c\.jpg: .*images/c\.jpg '
+                                               r'cannot be read as an image '
+                                               r'\(UnidentifiedImageError: .*\); replace it'):
+        read(data)
