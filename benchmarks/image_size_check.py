@@ -4,12 +4,12 @@ its image-file checks (docs/weak_labels.md, "Image files").
 Generates N small JPEG and PNG files (a tenth of the JPEGs carry an EXIF rotation, and
 their entries the rotated size) and one tag image entry each, then loads the dataset:
 ``check_files=False`` (the JSON alone), ``check_image_sizes=False`` (a stat per file),
-the size check with no cache (cold; one thread, then ``--threads``), and with the cache
-that the cold pass wrote (warm). The files were
-just written, so the OS's page cache holds them: a cold disk adds its read latency,
-which the reader's threads overlap.
+the size check with no cache (``image_size_cache=False``: one thread, then each of
+``--threads``), the size check writing the cache (cold, the default threads), and
+reading it (warm). The files were just written, so the OS's page cache holds them: a
+cold disk adds its read latency, which this benchmark does not measure.
 
-    python benchmarks/image_size_check.py [--images 10000] [--threads 8]
+    python benchmarks/image_size_check.py [--images 10000] [--threads 2 8]
 """
 import argparse
 import json
@@ -59,9 +59,11 @@ def load_seconds(ann_file, folder, **kwargs):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--images', type=int, default=10000)
-    parser.add_argument('--threads', type=int, default=8, help="the reader's threads")
+    parser.add_argument('--threads', type=int, nargs='+', default=[2, 8],
+                        help="thread counts of the reader to time without a cache")
     args = parser.parse_args()
     init_default_scope('mmdet')
+    default_threads = image_files.READ_THREADS
     with tempfile.TemporaryDirectory() as root:
         folder, cache = osp.join(root, 'images'), osp.join(root, 'cache')
         os.makedirs(folder)
@@ -74,18 +76,20 @@ def main():
         rows = [
             ('JSON only (check_files=False)', 1, dict(check_files=False)),
             ('exists (check_image_sizes=False)', 1, dict(check_image_sizes=False)),
-            ('sizes, cold, 1 thread', 1, dict(image_size_cache=False)),
-            (f'sizes, cold, {args.threads} threads', args.threads,
+            ('sizes, no cache, 1 thread', 1, dict(image_size_cache=False)),
+            *((f'sizes, no cache, {n} threads', n, dict(image_size_cache=False))
+              for n in args.threads if n != 1),
+            (f'sizes, writing the cache, {default_threads} thread(s)', default_threads,
              dict(image_size_cache=cache)),
-            (f'sizes, warm (cached), {args.threads} threads', args.threads,
+            (f'sizes, cache read (warm), {default_threads} thread(s)', default_threads,
              dict(image_size_cache=cache)),
         ]
         for name, threads, kwargs in rows:
             image_files.READ_THREADS = threads
-            print(f'  {name:<36} {load_seconds(ann_file, folder, **kwargs):6.3f} s')
+            print(f'  {name:<40} {load_seconds(ann_file, folder, **kwargs):6.3f} s')
         cache_files = [osp.join(d, f) for d, _, fs in os.walk(cache) for f in fs]
         print(f'  cache: {sum(osp.getsize(f) for f in cache_files) / 1024:.0f} KiB; '
-              f'{os.cpu_count()} CPUs')
+              f'{os.cpu_count()} CPUs; default READ_THREADS = {default_threads}')
 
 
 if __name__ == '__main__':

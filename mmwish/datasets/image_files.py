@@ -5,7 +5,7 @@ backend with ``color_type='color'`` (``cv2.IMREAD_COLOR``) applies the EXIF orie
 of JPEG, PNG, WebP and TIFF files, so an image whose EXIF orientation is 5 to 8 loads
 with width and height swapped. :func:`image_size` gives that loaded size without
 decoding pixels; :func:`read_headers` reads many files in one pass (a stat and, unless
-cached, a header read per file), in threads, with an optional cache keyed by each
+cached, a header read per file), with an optional cache keyed by each
 file's modification time and size.
 """
 import hashlib
@@ -26,7 +26,10 @@ CACHE_FORMAT = 1
 # no cache file is written for them (tests and toy sets leave nothing in ~/.cache).
 CACHE_MIN_IMAGES = 1000
 CHUNK = 256  # files per thread task: one task per file costs more than a cached file
-READ_THREADS = 8  # threads reading headers (they mostly wait on the disk)
+# Threads reading headers. 1: with the files in the OS's page cache, 2 or 8 threads were
+# no faster (benchmarks/image_size_check.py, docs/weak_labels.md); more might overlap the
+# waits of a network disk, which is unmeasured.
+READ_THREADS = 1
 
 
 class ImageHeader(NamedTuple):
@@ -139,7 +142,7 @@ def read_headers(folder: str, names: Sequence[str], cache_file: Optional[str] = 
     Each file costs one ``stat``; its header is read only when ``cache_file`` holds no
     entry of the same modification time and size. New entries are written back when
     there are at least :data:`CACHE_MIN_IMAGES` names. Files are read by ``workers``
-    threads (default :data:`READ_THREADS`): waits on a slow or network disk overlap.
+    threads (default :data:`READ_THREADS`).
     """
     workers = READ_THREADS if workers is None else workers
     cached = _load_cache(cache_file, folder) if cache_file else {}

@@ -69,25 +69,73 @@ def _unreadable(ann_file, img, path, error):
             'drop the image from the annotation file')
 
 
+TRUST_FILES = (
+    "set check_image_sizes='trust_files' to take the files' sizes: for the training set, "
+    "train_dataloader.dataset.check_image_sizes='trust_files' in the config, or "
+    '--cfg-options train_dataloader.dataset.check_image_sizes=trust_files '
+    '(docs/weak_labels.md, "Image files")')
+MISMATCHES_SHOWN = 5  # of a file's size mismatches, the ones the error names
+
+
+def _exif_explains(img, header, apply_exif):
+    """Whether the loader's EXIF rotation is the whole difference from the entry's size."""
+    return (apply_exif and header.orientation in SWAPPING_ORIENTATIONS
+            and (header.width, header.height) == (img['width'], img['height']))
+
+
 def _size_mismatch(ann_file, img, path, header, apply_exif):
-    """The message of an image whose file loads at another size than its entry's."""
+    """The message of one image whose file loads at another size than its entry's."""
     width, height = header.size(apply_exif)
     text = (f"{_where(ann_file, img)}: the image file {path} loads as {width}x{height} "
             f"(width x height) but the annotation file says {img['width']}x{img['height']}")
-    if (apply_exif and header.orientation in SWAPPING_ORIENTATIONS
-            and (header.width, header.height) == (img['width'], img['height'])):
+    if _exif_explains(img, header, apply_exif):
         return text + (
             f'. The file stores {header.width}x{header.height} pixels with EXIF orientation '
             f'{header.orientation}, a 90-degree rotation that the image loader applies. If '
             'the labels were drawn on the rotated image (as viewers show it), re-export the '
             f'annotations with width {width} and height {height}; if they were drawn on the '
-            'stored pixels, strip the EXIF orientation from the file; or pass '
-            "check_image_sizes='trust_files' to take the files' sizes (docs/weak_labels.md)")
+            f'stored pixels, strip the EXIF orientation from the file; or {TRUST_FILES}')
     return text + (
         "; re-export the annotations with the file's size, or check that "
         "data_prefix['img'] holds the images the annotations were made on (not resized "
-        "copies); or pass check_image_sizes='trust_files' to take the files' sizes "
-        '(docs/weak_labels.md)')
+        f'copies); or {TRUST_FILES}')
+
+
+def _size_mismatches(ann_file, found, apply_exif):
+    """The message of all the images of a file whose files load at another size than
+    their entries': the count, the first :data:`MISMATCHES_SHOWN`, and what to do."""
+    if len(found) == 1:
+        return _size_mismatch(ann_file, *found[0], apply_exif)
+    lines = [f'{ann_file}: {len(found)} image files load at another size than the '
+             'annotation file says (width x height)'
+             + (f'; the first {MISMATCHES_SHOWN}:' if len(found) > MISMATCHES_SHOWN else ':')]
+    turned = 0
+    for i, (img, path, header) in enumerate(found):
+        exif = _exif_explains(img, header, apply_exif)
+        turned += exif
+        if i < MISMATCHES_SHOWN:
+            width, height = header.size(apply_exif)
+            lines.append(
+                f"  image {img.get('id')!r} ({img['file_name']}): {path} loads as "
+                f"{width}x{height}, the annotation file says {img['width']}x{img['height']}"
+                + (f' (stored {header.width}x{header.height} with EXIF orientation '
+                   f'{header.orientation})' if exif else ''))
+    if len(found) > MISMATCHES_SHOWN:
+        lines.append(f'  and {len(found) - MISMATCHES_SHOWN} more')
+    if turned:
+        lines.append(
+            ('All of them' if turned == len(found) else f'{turned} of them')
+            + ' store their pixels turned, with an EXIF orientation (5 to 8) '
+            'that the image loader applies: if their labels were drawn on the rotated images '
+            '(as viewers show them), re-export the annotations with the loaded sizes; if they '
+            'were drawn on the stored pixels, strip the EXIF orientation from the files.')
+    if turned < len(found):
+        lines.append(
+            ('For the others, re-export' if turned else 'Re-export') + " the annotations with "
+            "the files' sizes, or check that data_prefix['img'] holds the images the "
+            'annotations were made on (not resized copies).')
+    lines.append(f'Or {TRUST_FILES}.')
+    return '\n'.join(lines)
 
 
 def segmentation_problem(seg, width, height):
@@ -282,7 +330,8 @@ class WeakCocoDataset(CocoDataset):
     Args:
         check_files (bool): check that every image file exists (local paths only).
         check_image_sizes (bool | str): with ``check_files``, also read each image's
-            header and refuse a size that differs from the annotation file's;
+            header and refuse sizes that differ from the annotation file's (one error
+            for all of them: their count and the first five);
             ``'trust_files'`` takes the file's size instead (with a warning), False
             checks existence only.
         image_size_cache (bool | str): cache the headers (keyed by each file's
@@ -380,7 +429,7 @@ class WeakCocoDataset(CocoDataset):
                       if cache else None)
         headers = read_headers(folder, [img['file_name'] for img in images], cache_file)
         decodable = {}
-        trusted = []
+        trusted, mismatched = [], []  # all of them: one load lists a whole set's
         for img, header in zip(images, headers):
             path = osp.join(folder, img['file_name'])
             if isinstance(header, Exception):
@@ -396,11 +445,13 @@ class WeakCocoDataset(CocoDataset):
             width, height = header.size(apply_exif)
             if (width, height) != (img['width'], img['height']):
                 if self.check_image_sizes != 'trust_files':
-                    raise WeakLabelError(
-                        _size_mismatch(self.ann_file, img, path, header, apply_exif))
+                    mismatched.append((img, path, header))
+                    continue
                 trusted.append(f"{img['id']!r} ({img['width']}x{img['height']} -> "
                                f'{width}x{height})')
                 img['width'], img['height'] = width, height
+        if mismatched:
+            raise WeakLabelError(_size_mismatches(self.ann_file, mismatched, apply_exif))
         if trusted:
             more = ', ...' if len(trusted) > 5 else ''
             warnings.warn(f"{self.ann_file}: check_image_sizes='trust_files' took the image "

@@ -13,8 +13,10 @@ processes can fill one cache in shards. An entry holds, in the original image's 
   boxes) at the original image's resolution, as SAM's own post-processing gives them
   (low-res logits upsampled, thresholded at 0), bit-packed: ``H*W/8`` bytes per
   candidate before compression, with ``iou`` (fp16) and the ``prompts`` they came
-  from. (Format 1 stored them binarised at SAM's low resolution, which lost the small
-  objects' outline: it is refused.)
+  from. They are upsampled a few prompts at a time (:data:`CHUNK_BYTES`): beyond one
+  chunk, a prompt costs a large photo only its packed bits. (Format 1 stored them
+  binarised at SAM's low resolution, which lost the small objects' outline: it is
+  refused.)
 - ``embedding`` (optional, fp16, ``C x S/16 x S/16``: 2 MiB for the public SAMs):
   for tag images, whose pseudo points change during training.
 
@@ -25,12 +27,15 @@ checkpoint lives under another hash and is never read by mistake.
 import json
 import os
 import os.path as osp
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import torch
 
 FORMAT = 2  # meta.json's 'format'; see the layout above
+# Upsampled float32 logits that cache_shard holds at once, whatever the number of prompts
+# (at least one prompt's 3 x H x W: 288 MB for a 6000x4000 photo).
+CHUNK_BYTES = 256 * 2 ** 20
 
 
 class SAMCacheError(RuntimeError):
@@ -59,9 +64,16 @@ def write_meta(root: str, checkpoint: str, checkpoint_hash: str, variant: str,
     return folder
 
 
+def pack_masks(masks: torch.Tensor) -> np.ndarray:
+    """(n, 3, H, W) bool masks -> (n, 3, ceil(H * W / 8)) uint8: each candidate's bits."""
+    bits = masks.cpu().numpy().astype(bool, copy=False)
+    return np.packbits(bits.reshape(*bits.shape[:2], -1), axis=-1)
+
+
 def write_entry(folder: str, img_id, prompts: np.ndarray, masks: Optional[torch.Tensor] = None,
                 iou: Optional[torch.Tensor] = None,
-                embedding: Optional[torch.Tensor] = None) -> int:
+                embedding: Optional[torch.Tensor] = None,
+                packed: Optional[Tuple[np.ndarray, Tuple[int, int]]] = None) -> int:
     """Write one image's entry atomically; return its size in bytes.
 
     Args:
@@ -70,12 +82,15 @@ def write_entry(folder: str, img_id, prompts: np.ndarray, masks: Optional[torch.
         masks: (n, 3, H, W) bool candidates at the original image's resolution.
         iou: (n, 3) SAM's IoU predictions.
         embedding: (C, h, w) image embedding.
+        packed: instead of ``masks``, their bits already packed (:func:`pack_masks`)
+            and their (H, W).
     """
     arrays = dict(prompts=np.asarray(prompts, np.float32).reshape(-1, 4))
     if masks is not None:
-        bits = masks.cpu().numpy().astype(bool)
-        arrays['masks'] = np.packbits(bits.reshape(*bits.shape[:2], -1), axis=-1)
-        arrays['mask_hw'] = np.asarray(bits.shape[-2:], np.int64)
+        packed = pack_masks(masks), tuple(masks.shape[-2:])
+    if packed is not None:
+        arrays['masks'] = packed[0]
+        arrays['mask_hw'] = np.asarray(packed[1], np.int64)
         arrays['iou'] = iou.detach().cpu().numpy().astype(np.float16)
     if embedding is not None:
         arrays['embedding'] = embedding.detach().cpu().numpy().astype(np.float16)
@@ -169,6 +184,17 @@ def image_prompts(data_info: dict):
     return None, None
 
 
+def candidate_bits(teacher, logits: torch.Tensor, hw: Tuple[int, int]) -> np.ndarray:
+    """SAM's candidates of an image at its resolution ``hw``, bit-packed
+    (:func:`pack_masks`): low-res ``logits`` (n, 3, L, L) upsampled and thresholded at 0,
+    a few prompts at a time, so that at most :data:`CHUNK_BYTES` of upsampled logits
+    (and at least one prompt's) exist at once, however many prompts the image has.
+    Each prompt's masks are what one call for all prompts gives, bit for bit."""
+    step = max(1, CHUNK_BYTES // (3 * hw[0] * hw[1] * 4))
+    return np.concatenate([pack_masks(teacher.to_frame(logits[i:i + step], hw, hw) > 0)
+                           for i in range(0, max(len(logits), 1), step)])
+
+
 def cache_shard(teacher, data_infos, folder: str, shard: int = 0, num_shards: int = 1,
                 embeddings: str = 'tag', device='cpu', read_image=None, log=print) -> dict:
     """Fill the cache with the images ``i`` of ``data_infos`` with ``i % num_shards == shard``.
@@ -203,15 +229,15 @@ def cache_shard(teacher, data_infos, folder: str, shard: int = 0, num_shards: in
         emb = teacher.encode_original(image, device=device)
         points, boxes = image_prompts(info)
         hw = image.shape[:2]
-        masks = iou = None
+        packed = iou = None
         if label_type in ('point', 'box'):
             logits, iou = teacher.decode(
                 emb, hw,
                 points=None if points is None else torch.from_numpy(points).to(device),
                 boxes=None if boxes is None else torch.from_numpy(boxes).to(device))
-            masks = teacher.to_frame(logits, hw, hw) > 0
+            packed = candidate_bits(teacher, logits, hw), hw
         stats['bytes'] += write_entry(folder, info['img_id'], prompts_array(points, boxes),
-                                      masks=masks, iou=iou,
+                                      packed=packed, iou=iou,
                                       embedding=emb[0] if want_embedding else None)
         stats['images'] += 1
         if log and (n + 1) % 100 == 0:

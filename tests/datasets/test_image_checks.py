@@ -1,7 +1,9 @@
 """The image files of a weak-label file are checked when the dataset loads: present,
 decodable, and of the entry's size as MMDetection loads them (EXIF rotation applied);
 odd kinds of image (grayscale, RGBA, palette, 16-bit, CMYK, EXIF-rotated) load as
-3-channel images through the configs' loader and the SAM cache's reader."""
+3-channel images through the configs' loader and the SAM cache's reader; a 6000x4000
+photo loads, and its SAM cache entry is made in bounded memory however many prompts."""
+import importlib.util
 import json
 import os
 
@@ -9,18 +11,40 @@ import cv2
 import mmcv
 import numpy as np
 import pytest
+import torch
 from PIL import Image, ImageFile
 
 from mmwish.datasets import WeakCocoDataset, WeakLabelError, image_files
+from mmwish.teachers import sam_cache
+from mmwish.teachers.sam_teacher import SAMTeacher
+
+from ..conftest import REPO
 
 CONFIG = 'configs/wish/wish_r18_tiny_shapes_hetero.py'
 W, H = 60, 40  # as loaded
+# Two flat colours, left and right half (web-safe: the palette conversion keeps them)
+LEFT, RIGHT = (51, 102, 204), (255, 204, 0)
+TRUST_HINT = (r"or set check_image_sizes='trust_files' to take the files' sizes: for the "
+              r"training set, train_dataloader.dataset.check_image_sizes='trust_files' in "
+              r'the config, or --cfg-options train_dataloader.dataset.check_image_sizes='
+              r'trust_files')
 
 
-def save(path, kind, w=W, h=H):
-    """Write a ``w`` x ``h`` (as loaded) image of ``kind`` to ``path``."""
+def two_colours(w=W, h=H):
+    """An RGB array: ``LEFT`` on the left half, ``RIGHT`` on the right."""
+    rgb = np.empty((h, w, 3), np.uint8)
+    rgb[:, :w // 2], rgb[:, w // 2:] = LEFT, RIGHT
+    return rgb
+
+
+def save(path, kind, w=W, h=H, rgb=None):
+    """Write a ``w`` x ``h`` (as loaded) image of ``kind`` to ``path``: the RGB array
+    ``rgb`` (default: random) in that kind."""
     rng = np.random.RandomState(0)
-    rgb = Image.fromarray(rng.randint(0, 255, (h, w, 3), np.uint8))
+    if rgb is None:
+        rgb = rng.randint(0, 255, (h, w, 3), np.uint8)
+    rgb16 = rgb.astype(np.uint16) * 256 + rng.randint(0, 256, rgb.shape).astype(np.uint16)
+    rgb = Image.fromarray(rgb)
     if kind == 'rgb':
         rgb.save(path)
     elif kind == 'gray':
@@ -31,9 +55,10 @@ def save(path, kind, w=W, h=H):
         rgb.convert('P').save(path)
     elif kind == 'cmyk':
         rgb.convert('CMYK').save(path)
-    elif kind in ('rgb16', 'gray16'):
-        shape = (h, w, 3) if kind == 'rgb16' else (h, w)
-        cv2.imwrite(str(path), rng.randint(0, 65536, shape).astype(np.uint16))
+    elif kind == 'rgb16':  # each value's high byte is the 8-bit colour
+        cv2.imwrite(str(path), rgb16[..., ::-1])
+    elif kind == 'gray16':
+        cv2.imwrite(str(path), rgb16[..., 0])
     elif kind == 'exif6':  # stored turned; EXIF orientation 6 turns it back on load
         exif = Image.Exif()
         exif[0x0112] = 6
@@ -73,7 +98,7 @@ def test_exif_rotated_jpeg_loads_rotated_and_its_entry_must_say_so(tmp_path):
             r'EXIF orientation 6, a 90-degree rotation that the image loader applies. If the '
             r'labels were drawn on the rotated image .* re-export the annotations with width '
             r'60 and height 40; if they were drawn on the stored pixels, strip the EXIF '
-            r"orientation from the file; or pass check_image_sizes='trust_files'")):
+            r'orientation from the file; ' + TRUST_HINT)):
         load(tmp_path, weak_file(tmp_path, ('r.jpg', H, W)))
 
 
@@ -83,8 +108,50 @@ def test_size_mismatch_is_refused_naming_both_sizes(tmp_path):
     with pytest.raises(WeakLabelError, match=(
             r"image 2 \(b.png\): the image file .*b.png loads as 30x20 \(width x height\) but "
             r"the annotation file says 60x40; re-export the annotations with the file's size, "
-            r"or check that data_prefix\['img'\] holds the images")):
+            r"or check that data_prefix\['img'\] holds the images the annotations were "
+            r'made on \(not resized copies\); ' + TRUST_HINT + r' \(docs/weak_labels.md')):
         load(tmp_path, weak_file(tmp_path, ('a.png', W, H), ('b.png', W, H)))
+
+
+def test_all_size_mismatches_are_listed_in_one_error(tmp_path):
+    """A set of phone photos needs one load to list its bad entries: the count, the first
+    five (the EXIF rotation named where it explains the size), and what to do for each
+    kind of mismatch."""
+    images = [('ok.png', W, H)]
+    save(tmp_path / 'ok.png', 'rgb')
+    for i in range(5):  # stored turned: the entries give the stored size
+        save(tmp_path / f'r{i}.jpg', 'exif6')
+        images.append((f'r{i}.jpg', H, W))
+    save(tmp_path / 'small.png', 'rgb', w=30, h=20)  # a resized copy
+    images.append(('small.png', W, H))
+    with pytest.raises(WeakLabelError) as error:
+        load(tmp_path, weak_file(tmp_path, *images))
+    lines = str(error.value).splitlines()
+    assert lines[0].endswith('weak.json: 6 image files load at another size than the '
+                             'annotation file says (width x height); the first 5:')
+    assert lines[1] == (f"  image 2 (r0.jpg): {tmp_path}/r0.jpg loads as 60x40, the "
+                        'annotation file says 40x60 (stored 40x60 with EXIF orientation 6)')
+    assert [line.split(' (')[1].split(')')[0] for line in lines[1:6]] == [
+        f'r{i}.jpg' for i in range(5)]
+    assert lines[6] == '  and 1 more'
+    assert lines[7].startswith('5 of them store their pixels turned, with an EXIF '
+                               'orientation (5 to 8) that the image loader applies')
+    assert lines[8].startswith("For the others, re-export the annotations with the files' "
+                               "sizes, or check that data_prefix['img']")
+    assert lines[9].startswith("Or set check_image_sizes='trust_files'")
+    assert len(lines) == 10
+    # two mismatches, both resized copies: both listed, one piece of advice
+    save(tmp_path / 'small2.png', 'rgb', w=30, h=20)
+    with pytest.raises(WeakLabelError) as error:
+        load(tmp_path, weak_file(tmp_path, ('small.png', W, H), ('ok.png', W, H),
+                                 ('small2.png', W, H)))
+    lines = str(error.value).splitlines()
+    assert lines[0].endswith('weak.json: 2 image files load at another size than the '
+                             'annotation file says (width x height):')
+    assert lines[1].startswith('  image 1 (small.png): ') and 'loads as 30x20' in lines[1]
+    assert lines[2].startswith('  image 3 (small2.png): ')
+    assert lines[3].startswith("Re-export the annotations with the files' sizes")
+    assert lines[4].startswith("Or set check_image_sizes='trust_files'") and len(lines) == 5
 
 
 def test_trust_files_takes_the_files_sizes_and_false_skips_the_check(tmp_path):
@@ -241,19 +308,67 @@ def config_loader():
     return TRANSFORMS.build(step)
 
 
+class StubTeacher:
+    """Stands in for SAMTeacher in ``cache_shard``: records each image it is given; its
+    SAM answers each prompt with 4 x 4 logits that hold the prompt's index, brought to
+    the image by SAMTeacher's own ``to_frame``."""
+    image_size = 16
+    to_frame = SAMTeacher.to_frame
+
+    def __init__(self):
+        self.images, self.chunks, self.boxes = [], [], []
+
+    def encode_original(self, image, device='cpu'):
+        self.images.append(image)
+        return torch.zeros(1, 8, 1, 1)
+
+    def decode(self, embedding, frame_hw, points=None, boxes=None):
+        self.boxes = boxes.long().tolist()
+        index = torch.arange(len(boxes), dtype=torch.float32).view(-1, 1, 1, 1)
+        return index.expand(-1, 3, 4, 4).clone(), torch.zeros(len(boxes), 3)
+
+
+def cached_image(tmp_path, path, teacher=None, boxes=((1.0, 1.0, 9.0, 9.0),)):
+    """The image ``cache_shard`` reads from ``path`` for a box image's entry, as the
+    teacher received it."""
+    teacher = teacher or StubTeacher()
+    tmp_path.mkdir(exist_ok=True)
+    info = dict(img_id=1, img_path=str(path), label_type='box',
+                instances=[dict(bbox=list(b)) for b in boxes])
+    sam_cache.cache_shard(teacher, [info], str(tmp_path), log=None)
+    assert len(teacher.images) == 1 and os.path.isfile(tmp_path / '1.npz')
+    return teacher.images[0]
+
+
+def loaded_colours(kind):
+    """The RGB that ``two_colours`` saved as ``kind`` loads as, left and right half."""
+    if kind in ('gray', 'gray16'):  # one channel repeated: PIL's luma, or the 16-bit red
+        grey = np.asarray(Image.fromarray(two_colours()).convert('L'))
+        left, right = (grey[0, 0], grey[0, -1]) if kind == 'gray' else (LEFT[0], RIGHT[0])
+        return (left,) * 3, (right,) * 3
+    return LEFT, RIGHT  # RGBA: the stored colour, its alpha dropped; 16-bit: the high byte
+
+
 @pytest.mark.parametrize('kind,ext', [('gray', 'png'), ('gray', 'jpg'), ('rgba', 'png'),
                                       ('palette', 'png'), ('rgb16', 'png'), ('gray16', 'png'),
                                       ('cmyk', 'jpg'), ('exif6', 'jpg')])
 def test_odd_image_kinds_load_as_three_channels(tmp_path, config_loader, kind, ext):
-    path = save(tmp_path / f'{kind}.{ext}', kind)
+    """Through the config's LoadImageFromFile and through the SAM cache's own reader
+    (``cache_shard``): 3 x 8 bits of the checked size, the colours the file holds."""
+    path = save(tmp_path / f'{kind}.{ext}', kind, rgb=two_colours())
     ds = load(tmp_path, weak_file(tmp_path, (f'{kind}.{ext}', W, H)))
     results = config_loader(dict(ds.get_data_info(0)))
     assert results['img'].shape == (H, W, 3)
     assert results['img'].dtype == np.float32  # the config's to_float32=True
-    assert 0 <= results['img'].min() and results['img'].max() <= 255
     assert results['ori_shape'] == (H, W)
-    rgb = mmcv.imread(path, channel_order='rgb')  # the SAM cache's reader
+    rgb = cached_image(tmp_path / 'sam', path)
     assert rgb.shape == (H, W, 3) and rgb.dtype == np.uint8
+    tolerance = 4 if ext == 'jpg' else 0  # lossy, even on flat colours
+    left, right = loaded_colours(kind)
+    np.testing.assert_allclose(rgb[H // 2, W // 4], left, atol=tolerance)
+    np.testing.assert_allclose(rgb[H // 2, 3 * W // 4], right, atol=tolerance)
+    # the SAM cache sees the pixels training sees (cv2's BGR, made RGB)
+    np.testing.assert_array_equal(results['img'][..., ::-1], rgb.astype(np.float32))
     if kind == 'rgb16':  # cv2's IMREAD_COLOR keeps the high byte of each 16-bit value
         raw = cv2.imread(path, cv2.IMREAD_UNCHANGED)
         assert raw.dtype == np.uint16
@@ -261,9 +376,67 @@ def test_odd_image_kinds_load_as_three_channels(tmp_path, config_loader, kind, e
 
 
 def test_the_sam_cache_refuses_a_file_cv2_cannot_decode(tmp_path):
-    from mmwish.teachers.sam_cache import SAMCacheError, cache_shard
     path = save(tmp_path / 'a.tga', 'rgb')
-    info = dict(img_id=1, img_path=path, label_type='box',
-                instances=[dict(bbox=[1.0, 1.0, 9.0, 9.0])])
-    with pytest.raises(SAMCacheError, match=r'a.tga: cv2 cannot decode this image; convert'):
-        cache_shard(None, [info], str(tmp_path), log=None)
+    with pytest.raises(sam_cache.SAMCacheError,
+                       match=r'a.tga: cv2 cannot decode this image; convert'):
+        cached_image(tmp_path, path)
+
+
+# -- a very large photo ------------------------------------------------------------------
+BIG_W, BIG_H = 6000, 4000
+
+
+@pytest.fixture(scope='module')
+def big_photo(tmp_path_factory):
+    """A 6000x4000 JPEG (two flat colours: quick to write and decode)."""
+    folder = tmp_path_factory.mktemp('big')
+    cv2.imwrite(str(folder / 'big.jpg'), two_colours(BIG_W, BIG_H)[..., ::-1])
+    return folder
+
+
+def test_a_6000x4000_photo_loads_through_the_configs_loader(big_photo, config_loader):
+    ds = load(big_photo, weak_file(big_photo, ('big.jpg', BIG_W, BIG_H)))
+    results = config_loader(dict(ds.get_data_info(0)))
+    assert results['img'].shape == (BIG_H, BIG_W, 3) and results['img'].dtype == np.float32
+    np.testing.assert_allclose(results['img'][100, 100], LEFT[::-1], atol=4)  # BGR
+
+
+class PaintingTeacher(StubTeacher):
+    """A ``to_frame`` that costs what the real one's output does, float32 logits
+    (k, 3, H, W) for the k prompts it is given, but little time: each prompt's box is
+    positive, the rest negative. Records how many prompts each call got."""
+
+    def to_frame(self, low_res, frame_hw, out_hw):
+        self.chunks.append(len(low_res))
+        out = torch.full((len(low_res), 3, *out_hw), -1.0)
+        for row, index in enumerate(low_res[:, 0, 0, 0].long().tolist()):
+            x1, y1, x2, y2 = self.boxes[index]
+            out[row, :, y1:y2, x1:x2] = 1.0
+        return out
+
+
+def test_a_6000x4000_photo_with_many_prompts_is_cached_in_bounded_memory(big_photo, tmp_path):
+    """Upsampled to 6000x4000, a prompt's 3 candidate logits take 275 MiB: 12 prompts at
+    once would take 3.2 GiB, and their masks 0.8 GiB more. ``cache_shard`` brings them
+    to the photo's resolution one prompt at a time (``CHUNK_BYTES``) and keeps only
+    their packed bits (9 MB per prompt): its peak stays under 1 GiB."""
+    spec = importlib.util.spec_from_file_location(
+        'large_image', os.path.join(REPO, 'benchmarks', 'large_image.py'))
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    boxes = [(300 * i, 200 * i, 300 * i + 900, 200 * i + 700) for i in range(12)]
+    teacher = PaintingTeacher()
+    _, peak_mib, image = benchmark.measure(
+        lambda: cached_image(tmp_path, big_photo / 'big.jpg', teacher, boxes))
+    assert image.shape == (BIG_H, BIG_W, 3) and image.dtype == np.uint8
+    np.testing.assert_allclose(image[100, 100], LEFT, atol=4)
+    assert peak_mib < 1024, f'{peak_mib:.0f} MiB'
+    assert teacher.chunks == [1] * 12
+    with np.load(tmp_path / '1.npz') as entry:
+        bits, hw = entry['masks'], entry['mask_hw']
+    assert tuple(hw) == (BIG_H, BIG_W) and bits.shape == (12, 3, BIG_H * BIG_W // 8)
+    for i, (x1, y1, x2, y2) in enumerate(boxes):  # each row is its own prompt's mask
+        for x, y, inside in ((x1, y1, True), (x2 - 1, y2 - 1, True), (x2, y1, False),
+                             (x1, y2, False)):
+            at = y * BIG_W + x
+            assert (bits[i, :, at // 8] >> (7 - at % 8) & 1).tolist() == [inside] * 3

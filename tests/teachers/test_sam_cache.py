@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 import textwrap
+import zipfile
 
 import mmcv
 import numpy as np
@@ -14,11 +15,14 @@ from mmengine.registry import init_default_scope
 
 from mmwish.datasets.converters.weak_budget import convert_to_weak
 from mmwish.datasets.synthetic_shapes import DEFAULT_CLASSES
+from mmwish.teachers import sam_cache
 from mmwish.teachers.sam_cache import (
     SAMCache,
     SAMCacheError,
     cache_shard,
     image_prompts,
+    prompts_array,
+    write_entry,
     write_meta,
 )
 from mmwish.teachers.sam_teacher import to_sam_boxes, to_sam_points
@@ -94,6 +98,42 @@ def test_entries_hold_sams_masks_at_the_image_resolution(cache, teacher):
     assert (entry['masks'] == sam_own).float().mean() > 0.9
     size = os.path.getsize(reader.path(info['img_id']))
     assert size < 3 * hw[0] * hw[1] / 8 * len(info['instances']) + 1500
+
+
+def test_entries_made_a_prompt_at_a_time_are_those_of_one_call(cache, teacher, tmp_path,
+                                                               monkeypatch):
+    """``cache_shard`` upsamples a large photo's candidates a few prompts at a time
+    (``CHUNK_BYTES``); an entry made one prompt at a time holds, byte for byte, the arrays
+    of the entry written from one ``to_frame`` call for all the prompts (as before the
+    chunks), and so does the cache's own entry of this small image."""
+    reader, infos, _ = cache
+    for kind in ('point', 'box'):
+        info = max((i for i in infos if i['label_type'] == kind),
+                   key=lambda i: len(i['instances']))
+        assert len(info['instances']) >= 2
+        image = mmcv.imread(info['img_path'], channel_order='rgb')
+        hw = image.shape[:2]
+        points, boxes = image_prompts(info)
+        logits, iou = teacher.decode(
+            teacher.encode_original(image), hw,
+            points=None if points is None else torch.from_numpy(points),
+            boxes=None if boxes is None else torch.from_numpy(boxes))
+        one_call = tmp_path / f'{kind}_one_call'
+        one_call.mkdir()
+        write_entry(str(one_call), info['img_id'], prompts_array(points, boxes),
+                    masks=teacher.to_frame(logits, hw, hw) > 0, iou=iou)
+        chunked = tmp_path / f'{kind}_chunked'
+        chunked.mkdir()
+        with monkeypatch.context() as m:
+            m.setattr(sam_cache, 'CHUNK_BYTES', 1)  # one prompt per chunk
+            cache_shard(teacher, [info], str(chunked), log=None)
+        members = {}
+        for folder in (one_call, chunked, reader.folder):
+            with zipfile.ZipFile(os.path.join(folder, f"{info['img_id']}.npz")) as z:
+                members[folder] = {name: z.read(name) for name in z.namelist()}
+        assert sorted(members[one_call]) == ['iou.npy', 'mask_hw.npy', 'masks.npy',
+                                             'prompts.npy']
+        assert members[chunked] == members[one_call] == members[reader.folder]
 
 
 def test_old_cache_format_is_refused_with_the_rebuild_command(cache, tmp_path):
