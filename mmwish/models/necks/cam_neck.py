@@ -1,4 +1,5 @@
 """The CAM branch of WISH (METHOD.md, "Tags to points" and "Self-enhancement")."""
+import math
 from typing import List, Optional, Sequence, Tuple
 
 import torch
@@ -7,9 +8,28 @@ from mmdet.registry import MODELS
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
+CAM_POOLS = ('gap', 'lse')
 
-def cam_loss(cams: Tensor, tags: Sequence[Tensor]) -> Tensor:
-    """``L_cam = BCE(GAP(A), y_tags)``, multi-label, averaged over images and classes.
+
+def cam_scores(cams: Tensor, pool: str = 'gap', lse_r: float = 5.0) -> Tensor:
+    """Class logits of CAMs (..., K, h, w) -> (..., K): ``GAP(A_c)`` (METHOD.md), or
+    with ``pool='lse'`` the log-sum-exp pooling ``log(mean(exp(r A_c))) / r``, which
+    tends to the maximum as ``r`` grows. GAP calls a class present only when its
+    activation is high on average; ``L_se`` asks the CAM to be low outside the
+    class's masks, so for objects that fill a small part of the image the two losses
+    pull against each other. LSE asks for a high region instead, as ``L_se`` does."""
+    if pool == 'gap':
+        return cams.mean(dim=(-2, -1))
+    if pool == 'lse':
+        flat = cams.flatten(-2) * lse_r
+        return (flat.logsumexp(-1) - math.log(flat.shape[-1])) / lse_r
+    raise ValueError(f'CAM pool must be one of {CAM_POOLS}, not {pool!r}')
+
+
+def cam_loss(cams: Tensor, tags: Sequence[Tensor], pool: str = 'gap',
+             lse_r: float = 5.0) -> Tensor:
+    """``L_cam = BCE(GAP(A), y_tags)``, multi-label, averaged over images and classes
+    (another pooling with ``pool``, :func:`cam_scores`).
 
     Args:
         cams: (B, K, h, w) class activation maps (logits).
@@ -18,12 +38,13 @@ def cam_loss(cams: Tensor, tags: Sequence[Tensor]) -> Tensor:
     target = torch.zeros(cams.shape[:2], device=cams.device)
     for b, t in enumerate(tags):
         target[b, t.long()] = 1.0
-    return F.binary_cross_entropy_with_logits(cams.mean(dim=(2, 3)), target)
+    return F.binary_cross_entropy_with_logits(cam_scores(cams, pool, lse_r), target)
 
 
 def cam_peaks(cam: Tensor, tags: Tensor, stride: int, threshold: float = 0.5,
               window: int = 3, max_per_class: int = 5, upsample: int = 1,
-              class_score_thr: Optional[float] = None) -> Tuple[Tensor, Tensor]:
+              class_score_thr: Optional[float] = None, pool: str = 'gap',
+              lse_r: float = 5.0) -> Tuple[Tensor, Tensor]:
     """Pseudo points from one image's CAMs (METHOD.md, "Tags to points").
 
     For each tagged class ``c``: ``A_c`` is normalised to [0, 1] by its maximum
@@ -42,13 +63,14 @@ def cam_peaks(cam: Tensor, tags: Tensor, stride: int, threshold: float = 0.5,
         class_score_thr (float, optional): a tagged class whose CAM score
             ``sigmoid(GAP(A_c))`` is below it gives no point (e.g. a crop removed the
             object, the tag stays); None always keeps the global maximum.
+        pool, lse_r: the pooling of that score (:func:`cam_scores`), as ``L_cam``'s.
 
     Returns:
         points (n, 2) x-y in image pixels and their class labels (n,).
     """
     points, labels = [], []
     cam = cam.detach().float()
-    scores = cam.mean(dim=(1, 2)).sigmoid()
+    scores = cam_scores(cam, pool, lse_r).sigmoid()
     if upsample > 1:
         cam = F.interpolate(cam[None], scale_factor=upsample, mode='bilinear',
                             align_corners=False)[0]
@@ -121,10 +143,12 @@ class CAMNeck(BaseModule):
         stride (int): its stride in pixels.
         peak (dict): ``threshold``, ``window``, ``max_per_class``, ``upsample`` and
             ``class_score_thr`` of :func:`cam_peaks`.
+        pool (str): ``L_cam``'s pooling, ``'gap'`` (METHOD.md) or ``'lse'``
+            (:func:`cam_scores`); ``lse_r`` its sharpness.
     """
 
     def __init__(self, in_channels: int, num_classes: int, level: int = -1, stride: int = 32,
-                 peak: dict = None, init_cfg=None):
+                 peak: dict = None, pool: str = 'gap', lse_r: float = 5.0, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         self.conv = nn.Conv2d(in_channels, num_classes, kernel_size=1)
         self.level, self.stride = level, stride
@@ -135,13 +159,17 @@ class CAMNeck(BaseModule):
             raise ValueError(f'CAMNeck peak: unknown keys {sorted(unknown)}; '
                              f'use {sorted(self.peak)}')
         self.peak.update(peak or {})
+        if pool not in CAM_POOLS:
+            raise ValueError(f'CAMNeck pool must be one of {CAM_POOLS}, not {pool!r}')
+        self.pool, self.lse_r = pool, lse_r
 
     def forward(self, feats: Sequence[Tensor]) -> Tensor:
         return self.conv(feats[self.level])
 
     def loss(self, cams: Tensor, tags: Sequence[Tensor]) -> Tensor:
-        return cam_loss(cams, tags)
+        return cam_loss(cams, tags, self.pool, self.lse_r)
 
     def pseudo_points(self, cams: Tensor, tags: Sequence[Tensor]) -> List[Tuple[Tensor, Tensor]]:
         """Per image, (points, labels) from its CAM peaks."""
-        return [cam_peaks(cams[b], t, self.stride, **self.peak) for b, t in enumerate(tags)]
+        return [cam_peaks(cams[b], t, self.stride, pool=self.pool, lse_r=self.lse_r,
+                          **self.peak) for b, t in enumerate(tags)]

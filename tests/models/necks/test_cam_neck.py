@@ -1,11 +1,18 @@
 import math
 
+import pytest
 import torch
 from mmdet.registry import MODELS
 from mmengine.registry import init_default_scope
 
 import mmwish  # noqa: F401
-from mmwish.models.necks import cam_loss, cam_peaks, self_enhancement_loss, self_enhancement_target
+from mmwish.models.necks import (
+    cam_loss,
+    cam_peaks,
+    cam_scores,
+    self_enhancement_loss,
+    self_enhancement_target,
+)
 
 init_default_scope('mmdet')
 
@@ -100,3 +107,25 @@ def test_cam_neck_trains_its_conv():
     pts = neck.pseudo_points(cams, tags)
     assert [len(p) > 0 for p, _ in pts] == [True, True]
     assert set(pts[0][1].tolist()) == {0, 2}
+
+
+def test_lse_pooling_by_hand_and_in_the_neck():
+    """``pool='lse'``: ``log(mean(exp(r A))) / r``; a class high on 3 of 64 cells scores
+    near its high value, where GAP calls it absent."""
+    cams = torch.full((1, 2, 8, 8), -5.0)
+    cams[0, 0, 0, :3] = 3.0
+    r = 5.0
+    expected = math.log((3 * math.exp(r * 3.0) + 61 * math.exp(-r * 5.0)) / 64) / r
+    scores = cam_scores(cams, 'lse', r)
+    assert math.isclose(scores[0, 0].item(), expected, rel_tol=1e-5)
+    assert math.isclose(scores[0, 1].item(), -5.0, rel_tol=1e-5)
+    assert cam_scores(cams, 'gap')[0, 0].item() < -4
+    assert math.isclose(cam_loss(cams, [torch.tensor([0])], 'lse', r).item(), (
+        math.log(1 + math.exp(-expected)) + math.log(1 + math.exp(-5.0))) / 2, rel_tol=1e-5)
+    # the class score gate of the peaks uses the same pooling
+    _, labels = cam_peaks(cams[0], torch.tensor([0]), 16, class_score_thr=0.5, pool='lse')
+    assert labels.tolist() == [0, 0, 0]  # the 3 equal cells are each a peak
+    _, labels = cam_peaks(cams[0], torch.tensor([0]), 16, class_score_thr=0.5)
+    assert labels.tolist() == []
+    with pytest.raises(ValueError, match='pool'):
+        cam_scores(cams, 'max')
