@@ -34,7 +34,7 @@ def parse_args():
     p.add_argument('config', help='training config (its train_dataloader.dataset is cached)')
     p.add_argument('--out', required=True, help='cache root folder')
     p.add_argument('--checkpoint', help='SAM checkpoint (default: model.teacher.checkpoint)')
-    p.add_argument('--variant', help='vit_b, vit_l, vit_h or custom')
+    p.add_argument('--variant', help='vit_b, vit_l, vit_h, mobile_sam (alias vit_t) or custom')
     p.add_argument('--arch', type=json.loads, help='JSON dict of SAM arch overrides')
     p.add_argument('--embeddings', choices=['tag', 'all', 'none'], default='tag',
                    help='which images also store their image embedding (default: tag images)')

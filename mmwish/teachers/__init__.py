@@ -1,6 +1,7 @@
 from .oracle_teacher import OracleTeacher
 from .sam_builder import (
                           SAM_VARIANTS,
+                          VARIANT_ALIASES,
                           SAMCheckpointError,
                           build_sam_model,
                           load_sam_checkpoint,
@@ -8,5 +9,5 @@ from .sam_builder import (
 )
 from .sam_teacher import SAMTeacher
 
-__all__ = ['OracleTeacher', 'SAM_VARIANTS', 'SAMCheckpointError', 'SAMTeacher', 'build_sam_model',
-           'load_sam_checkpoint', 'sam_arch']
+__all__ = ['OracleTeacher', 'SAM_VARIANTS', 'SAMCheckpointError', 'SAMTeacher', 'VARIANT_ALIASES',
+           'build_sam_model', 'load_sam_checkpoint', 'sam_arch']

@@ -137,7 +137,10 @@ def weak_prompts(data_sample, pseudo_points: Optional[tuple] = None) -> Optional
 
 @MODELS.register_module()
 class SAMTeacher(BaseModule):
-    """A frozen SAM (any checkpoint with SAM's architecture), loaded from a local file.
+    """A frozen SAM (a checkpoint of any family mmwish builds: SAM's ViT-B/L/H,
+    MobileSAM, or a custom encoder of either), loaded from a local file. All families
+    share SAM's prompt encoder and mask decoder, so latents, candidates and IoU come
+    in one form whatever the image encoder (``sam_builder``, "Teacher families").
 
     The SAM is held outside the module tree: it has no parameters in the
     optimizer, is never saved in the student's checkpoints and is not wrapped
@@ -146,9 +149,10 @@ class SAMTeacher(BaseModule):
 
     Args:
         checkpoint (str): path of the SAM checkpoint (``weights_only=True``).
-        variant (str): ``vit_b``, ``vit_l``, ``vit_h`` or ``custom``.
+        variant (str): ``vit_b``, ``vit_l``, ``vit_h`` (SAM), ``mobile_sam`` or its
+            alias ``vit_t`` (MobileSAM, ``mobile_sam.pt``), or ``custom``.
         arch (dict, optional): architecture overrides (see ``sam_arch``), e.g. a
-            small encoder for ``custom``.
+            small encoder for ``custom`` (with ``family='mobile_sam'`` for a TinyViT).
         dtype (str): ``float32``, ``bfloat16`` or ``float16`` for the SAM's
             forward on a GPU (CPU always runs float32).
         clip_box_candidates (bool): cut a box prompt's candidates to the box (common

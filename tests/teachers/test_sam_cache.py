@@ -1,8 +1,6 @@
 """The offline SAM cache: contents, online vs cached after augmentation, errors, the tool."""
 import json
 import os
-import subprocess
-import textwrap
 import zipfile
 
 import mmcv
@@ -27,8 +25,7 @@ from mmwish.teachers.sam_cache import (
 )
 from mmwish.teachers.sam_teacher import to_sam_boxes, to_sam_points
 
-from ..conftest import PYTHON, REPO, TINY_CONFIG, run_env
-from .conftest import LSJ, MEAN, STD, TINY
+from .conftest import LSJ, MEAN, STD, TINY, check_online_and_cached_agree, run_cache_tool
 
 
 @pytest.fixture(scope='module')
@@ -148,39 +145,11 @@ def test_old_cache_format_is_refused_with_the_rebuild_command(cache, tmp_path):
 
 
 @pytest.mark.parametrize('seed', range(3))
-def test_online_and_cached_agree_after_flip_resize_crop(cache, teacher, weak_dataset, seed):
-    """Cached (SAM's masks at the image's resolution, mapped by the homography) vs
-    online (the encoder run on the original image this step, logits mapped the same
-    way and thresholded in the augmented frame). The cache thresholds once more, at
-    the original resolution, and is then resized up to 1.6x, so the two may differ only
-    on the masks' outlines: every pixel where they differ is within one pixel of the
-    boundary of one of them (a sliver one mask has and the other lacks is all outline)."""
+def test_online_and_cached_agree_after_flip_resize_crop(cache, teacher, seed):
+    """Cached and online candidates differ only on the masks' outlines (see
+    ``check_online_and_cached_agree``)."""
     reader, infos, _ = cache
-    pipeline = Compose(LSJ)
-    for info in infos:
-        if info['label_type'] not in ('point', 'box'):
-            continue
-        np.random.seed(seed)
-        out = pipeline(dict(info))
-        hom = torch.as_tensor(out['homography_matrix'], dtype=torch.float32)
-        ori = (info['height'], info['width'])
-        hw = out['img_shape']
-        cached = teacher.cached_candidates(reader.read(info['img_id'])['masks'], hom, hw)
-        image = mmcv.imread(info['img_path'], channel_order='rgb')
-        points, boxes = image_prompts(info)
-        logits, _ = teacher.decode(teacher.encode_original(image), ori,
-                                   None if points is None else torch.from_numpy(points),
-                                   None if boxes is None else torch.from_numpy(boxes))
-        online = teacher.to_frame(logits, ori, hw, hom) > 0
-        assert cached.shape == online.shape == (len(info['instances']), 3) + tuple(hw)
-        def outline(masks):
-            flat = masks.flatten(0, 1)[:, None].float()
-            grown = torch.nn.functional.max_pool2d(flat, 3, 1, 1) > 0
-            shrunk = -torch.nn.functional.max_pool2d(-flat, 3, 1, 1) > 0
-            return (grown & ~shrunk).reshape(masks.shape)
-        bad = (cached != online) & ~(outline(online) | outline(cached))
-        assert not bad.any()
-        assert (cached == online).float().mean().item() > 0.95  # ragged random masks: much outline
+    check_online_and_cached_agree(teacher, reader, infos, seed)
 
 
 def test_stale_and_missing(cache, tmp_path):
@@ -196,20 +165,10 @@ def test_stale_and_missing(cache, tmp_path):
 
 
 def test_tool_two_workers(weak_dataset, tiny_ckpt, shapes_root, tmp_path):
-    cfg = tmp_path / 'cfg.py'
-    cfg.write_text(textwrap.dedent(f"""
-        _base_ = [{TINY_CONFIG!r}]
-        train_dataloader = dict(dataset=dict(
-            _delete_=True, type='WeakCocoDataset', data_root={str(weak_dataset.data_root)!r},
-            ann_file='annotations/weak_train.json', data_prefix=dict(img='images/'),
-            metainfo=dict(classes={DEFAULT_CLASSES!r}), pipeline=[]))
-        """))
+    proc = run_cache_tool(weak_dataset, 'annotations/weak_train.json', tmp_path, shapes_root,
+                          '--checkpoint', tiny_ckpt, '--variant', 'custom', '--arch', TINY,
+                          '--workers', 2)
     out = tmp_path / 'cache'
-    proc = subprocess.run(
-        [PYTHON, f'{REPO}/tools/sam_cache.py', str(cfg), '--out', str(out), '--checkpoint',
-         tiny_ckpt, '--variant', 'custom', '--arch', json.dumps(TINY), '--workers', '2'],
-        env=run_env(), capture_output=True, text=True, timeout=600, cwd=str(shapes_root))
-    assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count('wrote') == 2 and 'SAM cache ready' in proc.stdout
     folder = next(out.iterdir())
     assert len(list(folder.glob('*.npz'))) == 9

@@ -37,7 +37,7 @@ def parse_args(argv=None):
     p.add_argument('weak', help='the weak-label JSON file to label')
     p.add_argument('out', help='the COCO instance JSON file to write')
     p.add_argument('--checkpoint', help='SAM checkpoint (default: model.teacher.checkpoint)')
-    p.add_argument('--variant', help='vit_b, vit_l, vit_h or custom')
+    p.add_argument('--variant', help='vit_b, vit_l, vit_h, mobile_sam (alias vit_t) or custom')
     p.add_argument('--arch', type=json.loads, help='JSON dict of SAM arch overrides')
     p.add_argument('--device', default='cpu', help='cpu or cuda')
     p.add_argument('--drop-tag-images', action='store_true',

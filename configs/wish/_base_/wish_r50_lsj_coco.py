@@ -3,6 +3,7 @@
 # SAM: ViT-H by default; any SAM checkpoint works with its variant, e.g.
 #   --cfg-options model.teacher.checkpoint=checkpoints/sam_vit_b_01ec64.pth \
 #                 model.teacher.variant=vit_b
+# (MobileSAM: checkpoints/mobile_sam.pt with model.teacher.variant=mobile_sam)
 # Precomputing SAM's outputs (python tools/sam_cache.py CONFIG --out data/sam_cache) and
 # setting model.sam_cache=data/sam_cache keeps the SAM encoder out of training.
 _base_ = ['mmdet::mask2former/mask2former_r50_8xb2-lsj-50e_coco.py']
