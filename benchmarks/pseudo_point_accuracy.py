@@ -1,0 +1,98 @@
+"""Where a trained WISH model's CAM pseudo points land, and how well its CAMs classify.
+
+For each image of a COCO file with masks (the shapes' validation set by default), the
+model's CAM branch is given the image's true tags, exactly as a tag image is at
+training; each pseudo point is then counted as on an object of its class, on an object
+of another class, or on the background. The CAMs' class scores (``cam_scores`` with
+the model's pooling, and the maximum) are compared for tagged and untagged classes by
+their mean and AUC.
+
+    python benchmarks/pseudo_point_accuracy.py work_dirs/quality/hetero_seed0
+"""
+import argparse
+import glob
+import os.path as osp
+
+import mmcv
+import numpy as np
+import torch
+from mmdet.registry import MODELS
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.runner import load_checkpoint
+from pycocotools.coco import COCO
+from scipy.stats import rankdata
+
+import mmwish  # noqa: F401
+from mmwish.models.necks.cam_neck import cam_scores
+
+
+def auc(pos, neg) -> float:
+    """P(a tagged class scores above an untagged one) (Mann-Whitney)."""
+    ranks = rankdata(np.r_[pos, neg])
+    return float((ranks[:len(pos)].sum() - len(pos) * (len(pos) + 1) / 2)
+                 / (len(pos) * len(neg)))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('work_dir', help='a training work dir (its config and checkpoint)')
+    p.add_argument('--checkpoint', default=None, help='default: the work dir\'s last')
+    p.add_argument('--ann', default='data/shapes/annotations/instances_val.json')
+    p.add_argument('--img-dir', default='data/shapes/images')
+    args = p.parse_args(argv)
+    init_default_scope('mmdet')
+    cfg = Config.fromfile(sorted(glob.glob(osp.join(args.work_dir, '*.py')))[0])
+    ckpt = args.checkpoint or open(osp.join(args.work_dir, 'last_checkpoint')).read().strip()
+    model = MODELS.build(cfg.model)
+    load_checkpoint(model, ckpt, map_location='cpu', logger='silent')
+    model.eval()
+    neck = model.cam_neck
+    pre = cfg.model.data_preprocessor
+    mean, std = (torch.tensor(pre[k]).view(3, 1, 1) for k in ('mean', 'std'))
+    coco = COCO(args.ann)
+    label_of = {c: i for i, c in enumerate(sorted(coco.getCatIds()))}
+    counts = dict(points=0, right_class=0, other_class=0, background=0, objects=0,
+                  objects_hit=0)
+    tagged, untagged = [], []
+    for img_id in coco.getImgIds():
+        info = coco.loadImgs(img_id)[0]
+        img = mmcv.imread(osp.join(args.img_dir, info['file_name']), channel_order='rgb')
+        x = ((torch.from_numpy(img).permute(2, 0, 1).float() - mean) / std)[None]
+        anns = coco.loadAnns(coco.getAnnIds(imgIds=img_id))
+        masks = np.stack([coco.annToMask(a) for a in anns])
+        labels = [label_of[a['category_id']] for a in anns]
+        tags = torch.tensor(sorted(set(labels)))
+        with torch.no_grad():
+            cams = neck(model.backbone(x))
+            points, point_labels = neck.pseudo_points(cams, [tags])[0]
+        hit = set()
+        for (px, py), c in zip(points.tolist(), point_labels.tolist()):
+            col = min(max(int(px), 0), masks.shape[2] - 1)
+            row = min(max(int(py), 0), masks.shape[1] - 1)
+            under = [j for j in range(len(anns)) if masks[j, row, col]]
+            right = [j for j in under if labels[j] == c]
+            key = 'right_class' if right else 'other_class' if under else 'background'
+            counts[key] += 1
+            hit.update(right)
+        counts['points'] += len(points)
+        counts['objects'] += len(anns)
+        counts['objects_hit'] += len(hit)
+        pooled = cam_scores(cams[0], neck.pool, neck.lse_r).sigmoid()
+        peak = cams[0].amax(dim=(1, 2)).sigmoid()
+        for k in range(len(pooled)):
+            (tagged if k in labels else untagged).append((pooled[k].item(), peak[k].item()))
+    n = max(counts['points'], 1)
+    print(f"{args.work_dir}: {counts['points']} pseudo points on {len(coco.getImgIds())} "
+          f"images: {counts['right_class'] / n:.3f} on an object of their class, "
+          f"{counts['other_class'] / n:.3f} on another class's, "
+          f"{counts['background'] / n:.3f} on the background; "
+          f"{counts['objects_hit']}/{counts['objects']} objects hit")
+    t, u = np.array(tagged), np.array(untagged)
+    print(f'CAM class score ({neck.pool}): tagged {t[:, 0].mean():.3f}, untagged '
+          f'{u[:, 0].mean():.3f}, AUC {auc(t[:, 0], u[:, 0]):.3f}; max: tagged '
+          f'{t[:, 1].mean():.3f}, untagged {u[:, 1].mean():.3f}, AUC {auc(t[:, 1], u[:, 1]):.3f}')
+
+
+if __name__ == '__main__':
+    main()
