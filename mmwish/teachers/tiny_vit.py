@@ -24,11 +24,13 @@ from typing import Sequence
 
 import torch
 import torch.nn.functional as F
+from mmdet.registry import MODELS
 from segment_anything.modeling.common import LayerNorm2d
 from torch import Tensor, nn
 
 
-class ConvBN(nn.Sequential):
+@MODELS.register_module()
+class TinyViTConvBN(nn.Sequential):
     """A bias-free conv and a batch norm (``c`` and ``bn``, as ``mobile_sam.pt``
     names them); padding keeps the size at stride 1."""
 
@@ -40,36 +42,39 @@ class ConvBN(nn.Sequential):
         self.bn = nn.BatchNorm2d(out_channels)
 
 
-class MBConv(nn.Module):
+@MODELS.register_module()
+class TinyViTMBConv(nn.Module):
     """An inverted residual block: 1x1 expand, 3x3 depthwise, 1x1 project, GELUs, and
     a GELU after the residual sum. (B, C, H, W) -> same."""
 
     def __init__(self, channels: int, expand_ratio: float):
         super().__init__()
         hidden = int(channels * expand_ratio)
-        self.conv1 = ConvBN(channels, hidden)
-        self.conv2 = ConvBN(hidden, hidden, 3, groups=hidden)
-        self.conv3 = ConvBN(hidden, channels)
+        self.conv1 = TinyViTConvBN(channels, hidden)
+        self.conv2 = TinyViTConvBN(hidden, hidden, 3, groups=hidden)
+        self.conv3 = TinyViTConvBN(hidden, channels)
 
     def forward(self, x: Tensor) -> Tensor:
         y = F.gelu(self.conv2(F.gelu(self.conv1(x))))
         return F.gelu(x + self.conv3(y))
 
 
-class PatchMerging(nn.Module):
+@MODELS.register_module()
+class TinyViTPatchMerging(nn.Module):
     """1x1 conv to the next stage's width, 3x3 depthwise conv at ``stride``, 1x1 conv."""
 
     def __init__(self, in_channels: int, out_channels: int, stride: int):
         super().__init__()
-        self.conv1 = ConvBN(in_channels, out_channels)
-        self.conv2 = ConvBN(out_channels, out_channels, 3, stride, groups=out_channels)
-        self.conv3 = ConvBN(out_channels, out_channels)
+        self.conv1 = TinyViTConvBN(in_channels, out_channels)
+        self.conv2 = TinyViTConvBN(out_channels, out_channels, 3, stride, groups=out_channels)
+        self.conv3 = TinyViTConvBN(out_channels, out_channels)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.conv3(F.gelu(self.conv2(F.gelu(self.conv1(x)))))
 
 
-class Mlp(nn.Module):
+@MODELS.register_module()
+class TinyViTMlp(nn.Module):
     """Pre-norm MLP with a GELU, on channels-last tokens."""
 
     def __init__(self, dim: int, hidden: int):
@@ -82,19 +87,21 @@ class Mlp(nn.Module):
         return self.fc2(F.gelu(self.fc1(self.norm(x))))
 
 
-class PatchEmbed(nn.Module):
+@MODELS.register_module()
+class TinyViTPatchEmbed(nn.Module):
     """Two 3x3 stride-2 conv-BN layers with a GELU between (``seq.0``, ``seq.2``)."""
 
     def __init__(self, in_channels: int, dim: int):
         super().__init__()
-        self.seq = nn.Sequential(ConvBN(in_channels, dim // 2, 3, 2), nn.GELU(),
-                                 ConvBN(dim // 2, dim, 3, 2))
+        self.seq = nn.Sequential(TinyViTConvBN(in_channels, dim // 2, 3, 2), nn.GELU(),
+                                 TinyViTConvBN(dim // 2, dim, 3, 2))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.seq(x)
 
 
-class WindowAttention(nn.Module):
+@MODELS.register_module()
+class TinyViTAttention(nn.Module):
     """Multi-head self-attention over the tokens of one square window, with a
     pre-norm and a learnt bias per head and relative offset ``(|dy|, |dx|)``.
 
@@ -129,6 +136,7 @@ class WindowAttention(nn.Module):
         return self.proj(out.transpose(1, 2).reshape(n, tokens, dim))
 
 
+@MODELS.register_module()
 class TinyViTBlock(nn.Module):
     """Windowed attention (residual), a depthwise conv, an MLP (residual).
     (B, C, H, W) -> same.
@@ -142,9 +150,9 @@ class TinyViTBlock(nn.Module):
                  local_conv_size: int):
         super().__init__()
         self.window_size = window_size
-        self.attn = WindowAttention(dim, num_heads, window_size)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio))
-        self.local_conv = ConvBN(dim, dim, local_conv_size, groups=dim)
+        self.attn = TinyViTAttention(dim, num_heads, window_size)
+        self.mlp = TinyViTMlp(dim, int(dim * mlp_ratio))
+        self.local_conv = TinyViTConvBN(dim, dim, local_conv_size, groups=dim)
 
     def windowed_attention(self, x: Tensor) -> Tensor:
         """Attention within windows of a channels-last map (B, H, W, C)."""
@@ -165,6 +173,7 @@ class TinyViTBlock(nn.Module):
         return x.permute(0, 3, 1, 2)
 
 
+@MODELS.register_module()
 class TinyViTStage(nn.Module):
     """A stage's blocks, then its patch merging (none in the last stage)."""
 
@@ -181,6 +190,7 @@ class TinyViTStage(nn.Module):
         return x if downsample is None else downsample(x)
 
 
+@MODELS.register_module()
 class TinyViT(nn.Module):
     """MobileSAM's image encoder: (B, 3, S, S) SAM-normalised images ->
     (B, out_chans, S / 16, S / 16) embeddings (four stages; in general the stride is
@@ -190,10 +200,10 @@ class TinyViT(nn.Module):
 
     Args:
         img_size (int): the square input size S (a multiple of the stride).
-        embed_dims, depths, num_heads, window_sizes: per stage; stage 0 is MBConv
+        embed_dims, depths, num_heads, window_sizes: per stage; stage 0 is TinyViTMBConv
             blocks (its heads and window unused), the others attention blocks.
         mlp_ratio (float): attention blocks' MLP width, times the stage width.
-        mbconv_expand_ratio (float): MBConv blocks' hidden width, times the stage width.
+        mbconv_expand_ratio (float): TinyViTMBConv blocks' hidden width, times the stage width.
         local_conv_size (int): kernel of the attention blocks' depthwise conv.
         out_chans (int): the neck's width (SAM's prompt embedding width).
         num_classes (int): outputs of the unused classifier ``head`` (1000 in
@@ -217,17 +227,17 @@ class TinyViT(nn.Module):
             raise ValueError(f'TinyViT input size {img_size} is not a multiple of its '
                              f'stride {self.stride}')
         d = list(embed_dims)
-        self.patch_embed = PatchEmbed(3, d[0])
+        self.patch_embed = TinyViTPatchEmbed(3, d[0])
         self.layers = nn.ModuleList()
         for i in range(stages):
             if i == 0:
-                blocks = [MBConv(d[0], mbconv_expand_ratio) for _ in range(depths[0])]
+                blocks = [TinyViTMBConv(d[0], mbconv_expand_ratio) for _ in range(depths[0])]
             else:
                 blocks = [TinyViTBlock(d[i], num_heads[i], window_sizes[i], mlp_ratio,
                                        local_conv_size) for _ in range(depths[i])]
             merge = None
             if i < stages - 1:
-                merge = PatchMerging(d[i], d[i + 1], 1 if i == stages - 2 else 2)
+                merge = TinyViTPatchMerging(d[i], d[i + 1], 1 if i == stages - 2 else 2)
             self.layers.append(TinyViTStage(blocks, merge))
         self.norm_head = nn.LayerNorm(d[-1])
         self.head = nn.Linear(d[-1], num_classes) if num_classes > 0 else nn.Identity()
