@@ -133,6 +133,12 @@ def rows_table():
                            'WISH, a third each, L_cam with LSE pooling'),
         'oracle_hetero_cam_lse': (ORACLE, hetero, ['model.cam_neck.pool=lse'],
                                   'WISH + oracle teacher, a third each, L_cam with LSE pooling'),
+        'tag_cam_lse_up4': (WISH, dict(tag=NUM_TRAIN),
+                            ['model.cam_neck.pool=lse', 'model.cam_neck.peak.upsample=4'],
+                            'WISH, tags, LSE pooling, peaks at stride 4'),
+        'oracle_tag_cam_lse_up4': (ORACLE, dict(tag=NUM_TRAIN),
+                                   ['model.cam_neck.pool=lse', 'model.cam_neck.peak.upsample=4'],
+                                   'WISH + oracle teacher, tags, LSE pooling, peaks at stride 4'),
         'point_iou_margin': (WISH, dict(point=NUM_TRAIN),
                              ['model.panoptic_head.candidate_iou_margin=0.1'],
                              'WISH, points, minimum over candidates within 0.1 of the best '
