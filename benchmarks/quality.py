@@ -32,6 +32,12 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 M2F = 'configs/mask2former/mask2former_r18_tiny_shapes.py'
 WISH = 'configs/wish/wish_r18_tiny_shapes_hetero.py'
 ORACLE = 'configs/wish/wish_r18_tiny_shapes_hetero_oracle.py'
+# The demo's configs carry their own backbone (ResNet-18 at half width, pretrained on
+# shape crops, shipped in checkpoints/); their ratios are to the demo's Mask2Former.
+DEMO_M2F = 'configs/mask2former/mask2former_r18-half_tiny_shapes.py'
+DEMO_WISH = 'configs/wish/wish_r18-half_tiny_shapes_hetero.py'
+DEMO_BACKBONE = osp.join('checkpoints', 'resnet18_half_shapes.pth')
+OWN_BACKBONE = (DEMO_M2F, DEMO_WISH)
 # Records of finished runs, committed so that tables add up across sessions and
 # machines. WEAK_PATH 2: latents in the batch frame, full-resolution SAM targets
 # (earlier runs, WEAK_PATH 1, are never mixed into a table with these).
@@ -147,6 +153,10 @@ def rows_table():
                               ['model.panoptic_head.candidate_iou_margin=0.1'],
                               'WISH, a third each, minimum over candidates within 0.1 of '
                               'the best IoU score'),
+        'demo_masks': (DEMO_M2F, None, [],
+                       "the demo's Mask2Former, masks (full supervision; half-width ResNet-18)"),
+        'demo_hetero': (DEMO_WISH, hetero, [],
+                        'the demo: WISH, a third each (half-width ResNet-18)'),
         'oracle_box_prompt_x5': (ORACLE, dict(box=NUM_TRAIN),
                                  ['model.panoptic_head.loss_prompt.loss_weight=5.0'],
                                  'WISH + oracle teacher, boxes, l_prompt = 5'),
@@ -222,9 +232,10 @@ def ensure_backbone(args):
        osp.join(args.out, 'backbone.log'))
 
 
-def backbone_options(args):
-    """cfg-options that start the backbone from ``args.backbone`` (none for scratch)."""
-    if args.backbone == 'scratch':
+def backbone_options(args, config=None):
+    """cfg-options that start the backbone from ``args.backbone`` (none for scratch, or
+    for a config that names its own)."""
+    if args.backbone == 'scratch' or config in OWN_BACKBONE:
         return []
     return ['model.backbone.init_cfg._delete_=True', 'model.backbone.init_cfg.type=Pretrained',
             f'model.backbone.init_cfg.checkpoint={args.backbone}',
@@ -242,7 +253,7 @@ def run_row(name, seed, args):
     log = osp.join(work, 'run.log')
     common = ['train_dataloader.num_workers=1', 'val_dataloader.num_workers=1',
               'test_dataloader.num_workers=1', f'randomness.seed={seed}']
-    train_opts = list(options) + common + backbone_options(args) + [
+    train_opts = list(options) + common + backbone_options(args, config) + [
         f'train_cfg.max_iters={args.iters}', f'train_cfg.val_interval={args.iters}',
         f'param_scheduler.end={args.iters}', f'param_scheduler.milestones=[{args.iters * 8 // 10}]',
         f'default_hooks.checkpoint.interval={args.iters}']
@@ -348,16 +359,21 @@ def write_record(result, args, train_opts, counts, work, commit):
 
     from mmwish.teachers.sam_builder import file_sha256
     config, _, options, what, kind = rows_table()[result['row']]
-    teacher = 'small SAM' if kind != 'train' else {ORACLE: 'oracle', WISH: 'small SAM'}.get(config)
+    if kind != 'train':
+        teacher = 'small SAM'
+    else:
+        teacher = {ORACLE: 'oracle', M2F: None, DEMO_M2F: None}.get(config, 'small SAM')
     if 'model.teacher.ambiguity=False' in options:
         teacher += ' (no ambiguity)'
+    backbone = DEMO_BACKBONE if config in OWN_BACKBONE else (
+        'scratch' if args.backbone == 'scratch' else osp.relpath(args.backbone, REPO))
     record = dict(result, weak_path=WEAK_PATH, what=what, kind=kind, config=config,
                   teacher=teacher, sam_sha256=file_sha256(osp.join(REPO, SAM)),
                   labels=counts or dict(mask=NUM_TRAIN), budget=budget_of(counts),
                   num_train=NUM_TRAIN if kind != 'ceiling' else 0, num_val=NUM_VAL,
                   iters=args.iters if kind != 'ceiling' else 0,
-                  backbone=osp.relpath(args.backbone, REPO) if args.backbone != 'scratch'
-                  else 'scratch', final_losses=final_losses(work),
+                  backbone=backbone, backbone_sha256=None if backbone == 'scratch'
+                  else file_sha256(osp.join(REPO, backbone)), final_losses=final_losses(work),
                   command=' '.join(['python benchmarks/quality.py', '--rows', result['row'],
                                     '--seeds', str(result['seed']), '--iters', str(args.iters)]),
                   train_options=train_opts, commit=commit,
@@ -401,8 +417,7 @@ def summarise(results, args=None):
     by_row = {}
     for r in sorted(results, key=lambda r: r['seed']):
         by_row.setdefault(r['row'], []).append(r)
-    base = statistics.mean(r['mask_ap'] for r in by_row['baseline']) \
-        if 'baseline' in by_row else None
+    means = {n: statistics.mean(r['mask_ap'] for r in runs) for n, runs in by_row.items()}
     lines = ['| row | labels | budget | seeds | mask AP (mean +- std) | each seed | AP50 | AP75 '
              '| ratio to masks | loss_prompt at the end |',
              '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |']
@@ -417,6 +432,7 @@ def summarise(results, args=None):
         ceiling = table[name].kind == 'ceiling'
         if ceiling:
             labels = f'val: {labels} (true)'
+        base = means.get('demo_masks' if table[name].config in OWN_BACKBONE else 'baseline')
         ratio = f'{statistics.mean(aps) / base:.3f}' if base else 'n/a'
         budget = '-' if ceiling else str(budget_of(counts) or '-')
         cells = [table[name].what, labels, budget, str(len(runs)),

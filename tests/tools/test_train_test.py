@@ -77,9 +77,22 @@ def test_wish_train_and_test(shapes_root, tiny_ckpt, tmp_path):
     shapes = shapes_root / 'data' / 'shapes'
     out = run([f'{REPO}/tools/overlay_results.py', str(ann / 'instances_val.json'),
                str(work / 'test' / 'results.segm.json'), str(shapes / 'images'), '--out',
-               str(work / 'overlays'), '--num', '2', '--score-thr', '0'], shapes_root)
+               str(work / 'overlays'), '--num', '2', '--score-thr', '0', '--sheet',
+               str(work / 'sheet.png'), '--cols', '2'], shapes_root)
     pngs = sorted((work / 'overlays').glob('*.png'))
-    assert len(pngs) == 2 and out.split() == [str(p) for p in pngs]
+    assert out.split() == [str(p) for p in pngs] + [str(work / 'sheet.png')]
+    import cv2
+    pair, sheet = cv2.imread(str(pngs[0])), cv2.imread(str(work / 'sheet.png'))
+    # 2 pairs side by side, 16 px apart and around
+    assert sheet.shape == (pair.shape[0] + 32, 2 * pair.shape[1] + 48, 3)
+    # what the demo prints: AP per class, this run beside the committed reference
+    metrics = glob.glob(str(work / 'test' / '*' / '*.json'))[0]
+    out = run([f'{REPO}/tools/demo_report.py', str(ann / 'instances_val.json'),
+               str(work / 'test' / 'results.segm.json'), metrics], shapes_root)
+    for name in ('circle', 'square', 'triangle', 'star', 'hexagon', 'cross'):
+        assert re.search(rf'^    {name} +(\d\.\d{{3}}|nan) +', out, re.M), out
+    ap = json.loads(open(metrics).read())['coco/segm_mAP']
+    assert f'this run: mask AP {ap:.3f}' in out
     out = run([f'{REPO}/tools/image_demo.py', str(shapes / 'images' / 'val'), str(config),
                str(work / 'iter_2.pth'), '--out-dir', str(work / 'demo'), '--device', 'cpu',
                '--score-thr', '0'], shapes_root)

@@ -40,6 +40,7 @@ class PretrainConfig:
     warmup: int = 100
     seed: int = 1000  # the benchmark's shapes use seed 0
     depth: int = 18
+    base_channels: int = 64  # 32: ResNet-18 at half width, small enough to ship (the demo's)
 
 
 def shape_crops(num_images: int, seed: int, size: int, classes=ALL_CLASSES,
@@ -90,12 +91,14 @@ def normalise(crops: Tensor) -> Tensor:
 
 @MODELS.register_module()
 class CropClassifier(nn.Module):
-    """mmdet's ResNet, global average pooling and a linear layer."""
+    """mmdet's ResNet (``base_channels`` wide; 64 is the standard width), global average
+    pooling and a linear layer."""
 
-    def __init__(self, num_classes: int, depth: int = 18):
+    def __init__(self, num_classes: int, depth: int = 18, base_channels: int = 64):
         super().__init__()
         from mmdet.models.backbones import ResNet
         self.backbone = ResNet(depth=depth, out_indices=(3,), norm_eval=False,
+                               base_channels=base_channels, stem_channels=base_channels,
                                norm_cfg=dict(type='BN', requires_grad=True))
         self.fc = nn.Linear(self.backbone.feat_dim, num_classes)
 
@@ -124,7 +127,7 @@ def pretrain_backbone(cfg: PretrainConfig, log: Callable = print,
                                           cfg.crop_size)
     log(f'{len(crops)} training crops, {len(held_crops)} held-out crops '
         f'({time.time() - t0:.0f} s)')
-    model = CropClassifier(len(ALL_CLASSES), cfg.depth)
+    model = CropClassifier(len(ALL_CLASSES), cfg.depth, cfg.base_channels)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda it: min((it + 1) / cfg.warmup, 1.0) * 0.5 *
