@@ -17,6 +17,8 @@ CONFIG="${CONFIG:-configs/wish/wish_r18-half_tiny_shapes_hetero.py}"
 WORK="${WORK_DIR:-work_dirs/demo_wish_seed$SEED}"
 SAM=checkpoints/sam_tiny_shapes.pth
 ANN=data/shapes/annotations
+# setuptools' notice about mmengine's use of pkg_resources says nothing to a demo user
+export PYTHONWARNINGS="ignore:pkg_resources is deprecated:UserWarning"
 
 TIMES=""
 START=$SECONDS
@@ -56,7 +58,7 @@ train() {
     --cfg-options model.sam_cache=data/sam_cache randomness.seed="$SEED" \
     train_cfg.max_iters="$ITERS" train_cfg.val_interval="$ITERS" \
     param_scheduler.end="$ITERS" "param_scheduler.milestones=[$((ITERS * 8 / 10))]" \
-    default_hooks.checkpoint.interval="$ITERS" 2>&1 | tee "$WORK/train.log" | sed -nE \
+    default_hooks.checkpoint.interval="$ITERS" 2>&1 | tee "$WORK/train.log" | sed -unE \
     's/.*Iter\(train\) *\[ *([0-9]*00)\/ *([0-9]+)\].*eta: ([0-9:]+).* loss: ([0-9.]+).*/  iter \1\/\2  eta \3  loss \4/p; /Error/p'
 }
 

@@ -30,13 +30,13 @@ def draw_instances(image_bgr: np.ndarray, masks: Sequence[np.ndarray], labels: S
         out[m] = (out[m] * (1 - alpha) + colour * alpha).astype(np.uint8)
         contours, _ = cv2.findContours(m.astype(np.uint8), cv2.RETR_EXTERNAL,
                                        cv2.CHAIN_APPROX_SIMPLE)
-        cv2.drawContours(out, contours, -1, colour.tolist(), 1)
+        cv2.drawContours(out, contours, -1, colour.tolist(), 1 if scale == 1 else 2)
         ys, xs = np.nonzero(m)
         if len(xs) and labels[n]:
             text = labels[n] if scores is None else f'{labels[n]} {scores[n]:.2f}'
             captions.append((text, int(xs.min()), int(ys.min()), colour.tolist()))
     # captions last, so that no later mask covers one
-    font = 0.3 if scale == 1 else 0.4
+    font = 0.3 if scale == 1 else 0.5
     for text, x, y, colour in captions:
         (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font, 1)
         y = max(y - 2, th + 2)
