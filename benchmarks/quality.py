@@ -558,7 +558,8 @@ def main(argv=None):
             print(f'rewrote the table in {write_docs(records)}')
         return report(records, args)
     prepare(args)
-    if any(rows_table()[r].kind != 'ceiling' for r in args.rows):
+    if any(rows_table()[r].kind != 'ceiling' and rows_table()[r].config not in OWN_BACKBONE
+           for r in args.rows):
         ensure_backbone(args)
     global THREADS
     THREADS = str(max(1, (os.cpu_count() or 1) // args.jobs))
