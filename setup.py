@@ -122,7 +122,8 @@ class EditableWheel(editable_wheel):
 
 if __name__ == '__main__':
     add_mim_extension()
-    tests = read_requirements('tests')
+    photos = read_requirements('photos')
+    tests = read_requirements('tests') + photos
     mim = read_requirements('mim')
     setup(
         name='mmwish',
@@ -141,6 +142,7 @@ if __name__ == '__main__':
             'mim': read_requirements('mminstall'),
             'tests': tests,
             'openmim': mim,
+            'photos': photos,
             'all': read_requirements('mminstall') + tests + mim,
         },
         entry_points={
