@@ -1,0 +1,91 @@
+"""A small real-photo benchmark from a YOLO-seg export (Ultralytics' coco128-seg: 128 COCO
+train2017 photos with instance polygons): one fixed, seeded train/validation split as
+COCO instance files, and the weak-label files of the training side.
+
+The COCO files keep mmwish's weak-label fields (every image a ``mask`` image), which
+MMDetection's ``CocoDataset`` ignores; the weak files are made by
+:func:`~mmwish.datasets.converters.weak_budget.convert_to_weak` as for any COCO file.
+"""
+import json
+import os
+import os.path as osp
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from .tool_labels import LabelImportError, to_weak
+from .weak_budget import convert_to_weak
+from .yolo import read_yolo, yolo_class_names
+
+
+def coco_classes() -> List[str]:
+    """COCO's 80 class names in their usual order (MMDetection's ``CocoDataset``); the
+    indices of an Ultralytics COCO export."""
+    from mmdet.datasets import CocoDataset
+    return list(CocoDataset.METAINFO['classes'])
+
+
+def split_images(coco: dict, num_val: int, seed: int) -> Dict[str, dict]:
+    """``{'train': coco, 'val': coco}``: ``num_val`` images drawn by ``seed``, the rest
+    for training; each side keeps its images' annotations and every category."""
+    ids = sorted(img['id'] for img in coco['images'])
+    if not 0 < num_val < len(ids):
+        raise ValueError(f'num_val must be between 1 and {len(ids) - 1}, not {num_val}')
+    val = set(np.random.default_rng(seed).permutation(ids)[:num_val].tolist())
+    out = {}
+    for side, keep in (('train', lambda i: i not in val), ('val', lambda i: i in val)):
+        out[side] = dict(
+            images=[img for img in coco['images'] if keep(img['id'])],
+            annotations=[a for a in coco['annotations'] if keep(a['image_id'])],
+            categories=coco['categories'])
+    return out
+
+
+def make_photo_benchmark(labels: str, image_dir: str, out_dir: str, num_val: int = 32,
+                         seed: int = 0, classes_file: Optional[str] = None,
+                         weak: Optional[Dict[str, Dict[str, int]]] = None,
+                         overwrite: bool = False) -> Dict[str, str]:
+    """Write ``out_dir/annotations/instances_{train,val}.json`` and, for each
+    ``name -> counts`` of ``weak``, ``instances_train_<name>.json``; return the paths.
+
+    ``classes_file`` names the YOLO class indices (classes.txt or data.yaml); without
+    it they are COCO's 80 classes, as in Ultralytics' COCO exports. An image without
+    a polygon (a negative the benchmark does not want) is refused by name."""
+    folder = osp.join(out_dir, 'annotations')
+    names = ['instances_train.json', 'instances_val.json'] + [
+        f'instances_train_{name}.json' for name in (weak or {})]
+    for name in names:
+        if osp.exists(osp.join(folder, name)) and not overwrite:
+            raise FileExistsError(f'{osp.join(folder, name)} exists; pass --overwrite to '
+                                  'replace it')
+    os.makedirs(folder, exist_ok=True)
+    if classes_file is None:
+        classes_file = osp.join(folder, 'coco_classes.txt')
+        with open(classes_file, 'w') as f:
+            f.write('\n'.join(coco_classes()) + '\n')
+    images = read_yolo(labels, image_dir, classes_file)
+    empty = [img.describe() for img in images if not img.masks]
+    if empty:
+        raise LabelImportError(f'{len(empty)} images have no polygon, e.g. {empty[0]}; '
+                               'remove them or label them')
+    # every class of the file is a category, in its order, seen in the photos or not
+    coco = to_weak(images, classes=yolo_class_names(classes_file), image_dir=image_dir)
+    sides = split_images(coco, num_val, seed)
+    files = {f'instances_{side}.json': data for side, data in sides.items()}
+    for name, counts in (weak or {}).items():
+        files[f'instances_train_{name}.json'] = convert_to_weak(sides['train'], counts,
+                                                                seed=seed)[0]
+    written = {}
+    for name, data in files.items():
+        path = osp.join(folder, name)
+        with open(path, 'w') as f:
+            json.dump(data, f)
+        written[name] = path
+    return written
+
+
+def describe(coco: dict) -> str:
+    """``N images, M instances of K classes``."""
+    classes = {a['category_id'] for a in coco['annotations']}
+    return (f"{len(coco['images'])} images, {len(coco['annotations'])} instances of "
+            f'{len(classes)} classes')
