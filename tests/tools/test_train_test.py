@@ -82,9 +82,11 @@ def test_wish_train_and_test(shapes_root, tiny_ckpt, tmp_path):
     pngs = sorted((work / 'overlays').glob('*.png'))
     assert out.split() == [str(p) for p in pngs] + [str(work / 'sheet.png')]
     import cv2
-    pair, sheet = cv2.imread(str(pngs[0])), cv2.imread(str(work / 'sheet.png'))
-    # 2 pairs side by side, 16 px apart and around
-    assert sheet.shape == (pair.shape[0] + 32, 2 * pair.shape[1] + 48, 3)
+    pairs = [cv2.imread(str(p)).shape for p in pngs]
+    sheet = cv2.imread(str(work / 'sheet.png'))
+    # 2 pairs side by side, each padded to the larger, 16 px apart and around
+    h, w = max(s[0] for s in pairs), max(s[1] for s in pairs)
+    assert sheet.shape == (h + 32, 2 * w + 48, 3)
     # what the demo prints: AP per class, this run beside the committed reference
     metrics = glob.glob(str(work / 'test' / '*' / '*.json'))[0]
     out = run([f'{REPO}/tools/demo_report.py', str(ann / 'instances_val.json'),
