@@ -2,8 +2,8 @@
 type, points/boxes/tags, SAM's 3 candidates per prompt with their scores, the selected
 candidate and the CAM peaks (those two with --checkpoint, a trained WISH model).
 
-    python tools/browse_weak_labels.py configs/wish/wish_r18_tiny_shapes_hetero.py \
-        --out work_dirs/browse [--num 20] [--checkpoint work_dirs/demo_wish_tiny/iter_1500.pth]
+    python tools/browse_weak_labels.py configs/wish/wish_r18-half_tiny_shapes_hetero.py \
+        --out work_dirs/browse [--num 20] [--checkpoint work_dirs/demo_wish_seed0/iter_1500.pth]
 """
 import argparse
 import os.path as osp
