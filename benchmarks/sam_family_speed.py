@@ -1,12 +1,13 @@
 """The teacher families side by side on the CPU: image encoder per 1024 px image, mask
 decoder per 10 prompts, cache KiB per prompt (random weights).
 
-    python benchmarks/sam_family_speed.py [--variants vit_b mobile_sam] [--large]
+    python benchmarks/sam_family_speed.py [--variants vit_b mobile_sam sam2.1_hiera_t]
+        [--large]
         [--repeats 5] [--threads N] [--prompts 10] [--image-hw 480 640]
 
 Each variant is a ``SAMTeacher`` built from a random checkpoint of its public
-architecture (``--large`` adds ViT-L and ViT-H). Rows, median of ``--repeats`` after
-a warm-up:
+architecture (``--large`` adds ViT-L, ViT-H and SAM 2.1 Hiera-L). Rows, median of
+``--repeats`` after a warm-up:
 
 - encoder: ``image_embeddings`` of one image at SAM's input size (1024 px);
 - decoder: ``decode`` of ``--prompts`` box prompts in one call (prompt encoder and
@@ -17,8 +18,8 @@ a warm-up:
   ragged masks, which compress worse than a trained SAM's smooth ones: an upper bound
   (``benchmarks/sam_cache_size.py`` measures smooth masks).
 
-The decoder and the cache format are the same for every family; only the encoder and
-the embedding differ.
+The cache format is the same for every family. SAM 2's decoder also reads the encoder's
+stride-4 and stride-8 levels, which its embedding entry carries (4x SAM's channels).
 """
 import argparse
 import os
@@ -36,6 +37,7 @@ sys.path.insert(0, REPO)
 
 import mmwish  # noqa: E402,F401
 from mmwish.teachers import SAMTeacher, build_sam_model  # noqa: E402
+from mmwish.teachers.sam_builder import checkpoint_module  # noqa: E402
 from mmwish.teachers.sam_cache import prompts_array, write_entry  # noqa: E402
 
 MEAN, STD = (123.675, 116.28, 103.53), (58.395, 57.12, 57.375)
@@ -54,9 +56,9 @@ def median_seconds(fn, repeats: int) -> float:
 def measure(variant: str, args, tmp: str) -> dict:
     torch.manual_seed(0)
     ckpt = osp.join(tmp, f'{variant}_random.pth')
-    torch.save(build_sam_model(variant).state_dict(), ckpt)
+    torch.save(checkpoint_module(build_sam_model(variant)).state_dict(), ckpt)
     teacher = SAMTeacher(checkpoint=ckpt, variant=variant)
-    params = sum(p.numel() for p in teacher.sam.image_encoder.parameters())
+    params = sum(p.numel() for p in checkpoint_module(teacher.sam).image_encoder.parameters())
     os.remove(ckpt)
     size = teacher.image_size
     image = torch.randn(1, 3, size, size)
@@ -83,15 +85,18 @@ def measure(variant: str, args, tmp: str) -> dict:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--variants', nargs='+', default=['vit_b', 'mobile_sam'])
-    p.add_argument('--large', action='store_true', help='also vit_l and vit_h (slow)')
+    p.add_argument('--variants', nargs='+',
+                   default=['vit_b', 'mobile_sam', 'sam2.1_hiera_t', 'sam2.1_hiera_b+'])
+    p.add_argument('--large', action='store_true',
+                   help='also vit_l, vit_h and sam2.1_hiera_l (slow)')
     p.add_argument('--repeats', type=int, default=5)
     p.add_argument('--threads', type=int, default=torch.get_num_threads())
     p.add_argument('--prompts', type=int, default=10)
     p.add_argument('--image-hw', type=int, nargs=2, default=(480, 640))
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    variants = list(args.variants) + (['vit_l', 'vit_h'] if args.large else [])
+    variants = list(args.variants) + (['vit_l', 'vit_h', 'sam2.1_hiera_l'] if args.large
+                                      else [])
     rows = []
     with tempfile.TemporaryDirectory() as tmp, torch.no_grad():
         for variant in variants:

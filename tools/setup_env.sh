@@ -93,6 +93,10 @@ pipq -r "$ROOT/requirements/mminstall.txt" \
   -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt"
 mmcv_ok || { say "ERROR: mmcv $MMCV_VERSION is installed but its compiled ops do not load; delete $WHEELS and run again"; exit 1; }
 
+say "SAM 2 teachers' package (requirements/sam2.txt; its build imports torch: no build isolation)"
+export SAM2_BUILD_CUDA=0
+pipq --no-build-isolation -r "$ROOT/requirements/sam2.txt"
+
 if ! "$VENV/bin/python" -m pip show -q openmim >/dev/null 2>&1; then
   say "openmim without opendatalab (requirements/mim.txt)"
   pipq -r <(grep -v '^openmim' "$ROOT/requirements/mim.txt")

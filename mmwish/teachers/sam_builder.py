@@ -12,7 +12,10 @@ gives the same latents, candidates and IoU for all:
 
 - ``sam``: SAM's ViT (``vit_b``, ``vit_l``, ``vit_h``; ``image_encoder.blocks.*``);
 - ``mobile_sam``: MobileSAM's TinyViT (``mobile_sam``, alias ``vit_t`` as MobileSAM's
-  registry names it; ``image_encoder.layers.*``; :mod:`mmwish.teachers.tiny_vit`).
+  registry names it; ``image_encoder.layers.*``; :mod:`mmwish.teachers.tiny_vit`);
+- ``sam2``: SAM 2.1 and SAM 2 (``sam2.1_hiera_{t,s,b+,l}``, ``sam2_hiera_*``;
+  ``image_encoder.trunk.*``): ``sam2``'s own model, whose prompt encoder and mask
+  decoder are SAM's with high-resolution features added (:mod:`mmwish.teachers.sam2_model`).
 
 ``variant='custom'`` builds any encoder of a family (``arch['family']``, default
 ``sam``) from the arch's encoder keys.
@@ -27,6 +30,8 @@ from typing import Dict, Optional, Sequence
 import torch
 from torch import nn
 
+from .sam2_model import SAM2_VARIANTS, SAM2Image, build_sam2_base, sam2_variant_of
+
 # The public checkpoints' image encoders: segment_anything/build_sam.py and MobileSAM's
 # mobile_sam/build_sam.py (build_sam_vit_t).
 SAM_VARIANTS: Dict[str, dict] = {
@@ -39,18 +44,25 @@ SAM_VARIANTS: Dict[str, dict] = {
     'mobile_sam': dict(family='mobile_sam', embed_dims=(64, 128, 160, 320),
                        depths=(2, 2, 6, 2), num_heads=(2, 4, 5, 10),
                        window_sizes=(7, 7, 14, 7)),
+    **{name: dict(family='sam2', base=config, embed_dim=dim, stages=stages)
+       for name, (config, dim, stages) in SAM2_VARIANTS.items()},
 }
 VARIANT_ALIASES = {'vit_t': 'mobile_sam'}  # MobileSAM's sam_model_registry name
 # Per family: the encoder keys a custom encoder must give, the defaults of the others,
 # and what its checkpoints look like (named when a file is given to another family).
+SAM_DECODER = dict(prompt_embed_dim=256, decoder_mlp_dim=2048)
 FAMILIES: Dict[str, dict] = {
     'sam': dict(encoder_keys=('embed_dim', 'depth', 'num_heads', 'global_attn_indexes'),
-                defaults=dict(patch_size=16, window_size=14),
+                defaults=dict(patch_size=16, window_size=14, **SAM_DECODER),
                 looks='a SAM ViT image encoder, keys image_encoder.blocks.*'),
     'mobile_sam': dict(encoder_keys=('embed_dims', 'depths', 'num_heads', 'window_sizes'),
                        defaults=dict(mlp_ratio=4.0, mbconv_expand_ratio=4.0, local_conv_size=3,
-                                     num_classes=1000),
+                                     num_classes=1000, **SAM_DECODER),
                        looks="MobileSAM's TinyViT image encoder, keys image_encoder.layers.*"),
+    # d_model: the neck's and the decoder's width (256 in the public models)
+    'sam2': dict(encoder_keys=('embed_dim', 'num_heads', 'stages', 'global_att_blocks'),
+                 defaults=dict(window_spec=(8, 4, 14, 7), d_model=256, base=None),
+                 looks="a SAM 2 Hiera image encoder, keys image_encoder.trunk.*"),
 }
 ENCODER_KEYS = FAMILIES['sam']['encoder_keys']
 
@@ -70,7 +82,10 @@ def sam_arch(variant: str = 'vit_b', **overrides) -> dict:
     ``variant='custom'`` takes the family (``family``, default ``'sam'``) and that
     family's encoder keys from ``overrides``: ``embed_dim``, ``depth``, ``num_heads``,
     ``global_attn_indexes`` for SAM's ViT; ``embed_dims``, ``depths``, ``num_heads``,
-    ``window_sizes`` (per stage) for MobileSAM's TinyViT.
+    ``window_sizes`` (per stage) for MobileSAM's TinyViT; ``embed_dim``, ``num_heads``,
+    ``stages``, ``global_att_blocks`` (and ``window_spec``, ``d_model``) for SAM 2's Hiera.
+    A public SAM 2 variant is built from ``sam2``'s own config: only its ``image_size``
+    can be changed.
     """
     variant = canonical_variant(variant)
     if variant == 'custom':
@@ -89,11 +104,14 @@ def sam_arch(variant: str = 'vit_b', **overrides) -> dict:
             raise ValueError(f"variant {variant!r} is of family {family!r}, not "
                              f"{overrides['family']!r}; use variant='custom' for another "
                              "family's custom encoder")
+        if family == 'sam2' and set(overrides) - {'family', 'image_size'}:
+            raise ValueError(f"variant {variant!r} is built from sam2's own config; only its "
+                             "image_size can be changed: use variant='custom' with "
+                             "arch=dict(family='sam2', ...) for another encoder")
     else:
         raise ValueError(f'unknown SAM variant {variant!r}; use one of '
                          f'{", ".join([*SAM_VARIANTS, *VARIANT_ALIASES])} or custom')
-    arch = dict(image_size=1024, prompt_embed_dim=256, decoder_mlp_dim=2048,
-                **FAMILIES[family]['defaults'], **encoder)
+    arch = dict(image_size=1024, **{**FAMILIES[family]['defaults'], **encoder})
     unknown = set(overrides) - set(arch) - set(FAMILIES[family]['encoder_keys'])
     if unknown:
         raise ValueError(f'unknown SAM arch keys {sorted(unknown)} for family {family!r}')
@@ -125,10 +143,13 @@ def build_image_encoder(a: dict) -> nn.Module:
 
 
 def build_sam_model(variant: str = 'vit_b', **overrides) -> nn.Module:
-    """A ``segment_anything`` ``Sam`` of any family with random weights, in eval mode:
-    the family's image encoder, SAM's own prompt encoder and mask decoder."""
+    """A SAM of any family with random weights, in eval mode: a ``segment_anything``
+    ``Sam`` (the family's image encoder, SAM's own prompt encoder and mask decoder), or
+    for ``sam2`` a :class:`SAM2Image` around ``sam2``'s model."""
     from segment_anything.modeling import MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
     a = sam_arch(variant, **overrides)
+    if a['family'] == 'sam2':
+        return SAM2Image(build_sam2_base(a)).eval()
     encoder = build_image_encoder(a)
     grid = a['image_size'] // encoder.stride
     sam = Sam(
@@ -184,8 +205,15 @@ def read_sam_state_dict(path: str) -> Dict[str, torch.Tensor]:
     return state
 
 
+def checkpoint_module(sam: nn.Module) -> nn.Module:
+    """The module whose state dict a family's checkpoint holds."""
+    return sam.model if isinstance(sam, SAM2Image) else sam
+
+
 def state_family(state: Dict[str, torch.Tensor]) -> Optional[str]:
     """The family whose image encoder the state dict's keys have, if any."""
+    if any(k.startswith('image_encoder.trunk.') for k in state):
+        return 'sam2'
     if any(k.startswith('image_encoder.layers.') for k in state):
         return 'mobile_sam'
     if any(k.startswith('image_encoder.blocks.') for k in state):
@@ -208,6 +236,8 @@ def guess_variant(state: Dict[str, torch.Tensor]) -> Optional[str]:
     """The public variant whose encoder the state dict has, if any, else a short
     description of its encoder (``custom ...``); None when no family's keys are there."""
     family = state_family(state)
+    if family == 'sam2':
+        return sam2_variant_of(state)
     if family == 'mobile_sam':
         found = _stage_depths(state, 'image_encoder.layers')
         depths = [found.get(i, 0) for i in range(max(found, default=0) + 1)]
@@ -234,6 +264,7 @@ def load_sam_checkpoint(sam: nn.Module, path: str, variant: str,
     """Load ``path`` into ``sam`` strictly, explaining any architecture mismatch: a
     file of another family is named as such (what its keys look like)."""
     state = read_sam_state_dict(path)
+    sam = checkpoint_module(sam)
     expected = sam.state_dict()
     problems = [f'{k} is missing' for k in expected if k not in state
                 and not any(k.startswith(p) for p in allow_missing)]
@@ -251,8 +282,8 @@ def load_sam_checkpoint(sam: nn.Module, path: str, variant: str,
         elif guess and guess != canonical_variant(variant):
             hint = f'; the file looks like {guess}'
         elif not found:
-            hint = ('; its image encoder is of no family mmwish builds (neither '
-                    'image_encoder.blocks.* nor image_encoder.layers.*)')
+            hint = ('; its image encoder is of no family mmwish builds (none of '
+                    'image_encoder.blocks.*, image_encoder.layers.*, image_encoder.trunk.*)')
         raise SAMCheckpointError(
             f'SAM checkpoint {path} does not match variant {variant!r} '
             f'({len(problems)} differences, e.g. {problems[0]}){hint}: set the teacher\'s '

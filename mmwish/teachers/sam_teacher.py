@@ -10,7 +10,8 @@ last pixels, ``(x1, x2 - 1)``, as SAM's own mask-to-box does.
 Frames. Everything a label gives the loss lives in the frame the student sees: the
 augmented, padded batch image. The prompt latents ``Z`` are SAM's encoding of the
 prompt as it lies there (the batch image's longest side resized to SAM's input
-size), i.e. the tokens SAM's decoder is prompted with online. A box cut by a crop
+size; for SAM 2, the image stretched to its square input, as SAM 2 resizes), i.e. the
+tokens SAM's decoder is prompted with online. A box cut by a crop
 encodes its visible part (mmdet's clipped box): that is what the student can see.
 The candidate masks reach the batch frame at its full resolution and are thresholded
 only there: SAM's low-res logits are resampled from the SAM square, the cache's
@@ -25,6 +26,7 @@ from mmdet.registry import MODELS
 from mmengine.model import BaseModule
 from torch import Tensor
 
+from .sam2_model import SAM2Image
 from .sam_builder import build_sam_model, file_sha256, load_sam_checkpoint
 from .sam_cache import SAMCacheError, prompts_array
 
@@ -32,26 +34,35 @@ SAM_MEAN = (123.675, 116.28, 103.53)
 SAM_STD = (58.395, 57.12, 57.375)
 
 
-def to_sam_points(points: Tensor, scale: float) -> Tensor:
-    """Continuous (n, 2) points -> SAM prompt coordinates in a frame scaled by ``scale``."""
-    return points * scale - 0.5
+def xy_scale(scale, like: Tensor) -> Tensor:
+    """A frame's scale to SAM's input as (sx, sy) on ``like``'s device: one number for
+    SAM's longest-side resize, or two for SAM 2's stretch to its square."""
+    s = torch.as_tensor(scale, dtype=like.dtype, device=like.device).reshape(-1)
+    return s.expand(2) if s.numel() == 1 else s
 
 
-def to_sam_boxes(boxes: Tensor, scale: float) -> Tensor:
+def to_sam_points(points: Tensor, scale) -> Tensor:
+    """Continuous (n, 2) points -> SAM prompt coordinates in a frame scaled by ``scale``
+    (a number, or (sx, sy))."""
+    return points * xy_scale(scale, points) - 0.5
+
+
+def to_sam_boxes(boxes: Tensor, scale) -> Tensor:
     """Continuous (n, 4) xyxy boxes -> SAM's (first pixel, last pixel) corner indices."""
-    b = boxes * scale
+    b = boxes * xy_scale(scale, boxes).repeat(2)
     x2 = torch.maximum(b[:, 2] - 1, b[:, 0])
     y2 = torch.maximum(b[:, 3] - 1, b[:, 1])
     return torch.stack([b[:, 0], b[:, 1], x2, y2], dim=1)
 
 
-def sparse_tokens(prompt_encoder, scale: float, points: Optional[Tensor] = None,
+def sparse_tokens(prompt_encoder, scale, points: Optional[Tensor] = None,
                   boxes: Optional[Tensor] = None) -> list:
     """SAM's sparse prompt tokens, (n, 2, C) per given kind, points first, as
     ``SamPredictor`` makes them: a point and SAM's padding token, or a box's two
     corners. ``points`` (n, 2) and xyxy ``boxes`` (n, 4) are continuous coordinates of
-    a frame that ``scale`` resizes to SAM's input. The small SAM trains on these very
-    tokens (``sam_training``), so that the teacher is used as it learnt."""
+    a frame that ``scale`` (a number, or (sx, sy)) resizes to SAM's input. The small
+    SAM trains on these very tokens (``sam_training``), so that the teacher is used as
+    it learnt."""
     tokens = []
     if points is not None and len(points):
         coords = to_sam_points(points.float(), scale)[:, None, :]
@@ -138,9 +149,11 @@ def weak_prompts(data_sample, pseudo_points: Optional[tuple] = None) -> Optional
 @MODELS.register_module()
 class SAMTeacher(BaseModule):
     """A frozen SAM (a checkpoint of any family mmwish builds: SAM's ViT-B/L/H,
-    MobileSAM, or a custom encoder of either), loaded from a local file. All families
-    share SAM's prompt encoder and mask decoder, so latents, candidates and IoU come
-    in one form whatever the image encoder (``sam_builder``, "Teacher families").
+    MobileSAM, SAM 2.1 / SAM 2, or a custom encoder of any), loaded from a local file.
+    All families have SAM's prompt encoder and mask decoder, so latents, candidates and
+    IoU come in one form whatever the image encoder (``sam_builder``, "Teacher
+    families"); SAM 2's decoder also reads the encoder's finer levels, which its
+    "embedding" carries (:mod:`mmwish.teachers.sam2_model`).
 
     The SAM is held outside the module tree: it has no parameters in the
     optimizer, is never saved in the student's checkpoints and is not wrapped
@@ -150,9 +163,11 @@ class SAMTeacher(BaseModule):
     Args:
         checkpoint (str): path of the SAM checkpoint (``weights_only=True``).
         variant (str): ``vit_b``, ``vit_l``, ``vit_h`` (SAM), ``mobile_sam`` or its
-            alias ``vit_t`` (MobileSAM, ``mobile_sam.pt``), or ``custom``.
+            alias ``vit_t`` (MobileSAM, ``mobile_sam.pt``), ``sam2.1_hiera_t``, ``_s``,
+            ``_b+``, ``_l`` (SAM 2.1; ``sam2_hiera_*`` for SAM 2), or ``custom``.
         arch (dict, optional): architecture overrides (see ``sam_arch``), e.g. a
-            small encoder for ``custom`` (with ``family='mobile_sam'`` for a TinyViT).
+            small encoder for ``custom`` (with ``family='mobile_sam'`` for a TinyViT,
+            ``family='sam2'`` for a Hiera).
         dtype (str): ``float32``, ``bfloat16`` or ``float16`` for the SAM's
             forward on a GPU (CPU always runs float32).
         clip_box_candidates (bool): cut a box prompt's candidates to the box (common
@@ -181,7 +196,21 @@ class SAMTeacher(BaseModule):
 
     @property
     def image_size(self) -> int:
-        return self.sam.image_encoder.img_size
+        return self.sam.image_size if self.is_sam2 else self.sam.image_encoder.img_size
+
+    @property
+    def is_sam2(self) -> bool:
+        return isinstance(self.sam, SAM2Image)
+
+    def frame_scale(self, frame_hw: Tuple[int, int]):
+        """How a frame of ``frame_hw`` is resized to SAM's input: one scale for the
+        longest side (SAM, MobileSAM; the rest is padding), or (sx, sy) (SAM 2)."""
+        if self.is_sam2:
+            return (self.image_size / frame_hw[1], self.image_size / frame_hw[0])
+        return self.image_size / max(frame_hw)
+
+    def _device(self) -> torch.device:
+        return next(self.sam.parameters()).device
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -189,11 +218,11 @@ class SAMTeacher(BaseModule):
         return self
 
     def _on(self, device) -> torch.nn.Module:
-        if self.sam.pixel_mean.device != torch.device(device):
+        if self._device() != torch.device(device):
             self._frozen['sam'] = self.sam.to(device)
         return self.sam
 
-    def _sparse_tokens(self, sam, scale: float, points: Optional[Tensor] = None,
+    def _sparse_tokens(self, sam, scale, points: Optional[Tensor] = None,
                        boxes: Optional[Tensor] = None) -> list:
         return sparse_tokens(sam.prompt_encoder, scale, points, boxes)
 
@@ -213,7 +242,7 @@ class SAMTeacher(BaseModule):
             return self._token_means[prompt_type]
         size = float(self.image_size)
         grid = (torch.arange(8, dtype=torch.float32,
-                             device=self.sam.pixel_mean.device) + 0.5) * size / 8
+                             device=self._device()) + 0.5) * size / 8
         ys, xs = torch.meshgrid(grid, grid, indexing='ij')
         centres = torch.stack([xs.flatten(), ys.flatten()], dim=1)
         if prompt_type == 'point':
@@ -241,24 +270,25 @@ class SAMTeacher(BaseModule):
             raise ValueError('give either points or boxes')
         prompts = points if points is not None else boxes
         sam = self._on(prompts.device)
-        tokens = self._sparse_tokens(sam, self.image_size / max(frame_hw), points, boxes)
+        tokens = self._sparse_tokens(sam, self.frame_scale(frame_hw), points, boxes)
         if not tokens:
             return prompts.new_zeros((0, 2, sam.prompt_encoder.embed_dim))
         return tokens[0].float()
 
     def preprocess(self, images: Tensor, mean: Sequence[float], std: Sequence[float]) -> Tensor:
         """mmdet-normalised RGB batch (B, 3, H, W) -> SAM's input (B, 3, S, S): the image
-        de-normalised, its longest side resized to S, SAM-normalised, zero-padded."""
+        de-normalised, its longest side resized to S, SAM-normalised, zero-padded (SAM 2:
+        resized to S x S)."""
         dev = images.device
         mean_t = torch.as_tensor(mean, device=dev, dtype=torch.float32).view(1, 3, 1, 1)
         std_t = torch.as_tensor(std, device=dev, dtype=torch.float32).view(1, 3, 1, 1)
         pixels = images.float() * std_t + mean_t
         h, w = images.shape[-2:]
-        scale = self.image_size / max(h, w)
-        size = (round(h * scale), round(w * scale))
+        sx, sy = xy_scale(self.frame_scale((h, w)), pixels).tolist()
+        size = (round(h * sy), round(w * sx))
         if size != (h, w):
             pixels = F.interpolate(pixels, size, mode='bilinear', align_corners=False,
-                                   antialias=scale < 1)
+                                   antialias=min(sx, sy) < 1)
         sam_mean = torch.as_tensor(SAM_MEAN, device=dev).view(1, 3, 1, 1)
         sam_std = torch.as_tensor(SAM_STD, device=dev).view(1, 3, 1, 1)
         x = (pixels - sam_mean) / sam_std
@@ -267,10 +297,12 @@ class SAMTeacher(BaseModule):
     @torch.no_grad()
     def image_embeddings(self, images: Tensor, mean: Sequence[float],
                          std: Sequence[float]) -> Tensor:
-        """SAM's image encoder on an mmdet batch: (B, C, S/16, S/16), float32."""
+        """SAM's image encoder on an mmdet batch: (B, C, S/16, S/16), float32 (SAM 2: its
+        three levels packed on that grid, ``sam2_model.pack_levels``)."""
         sam = self._on(images.device)
+        encode = sam.encode if self.is_sam2 else sam.image_encoder
         with self._autocast(images.device):
-            return sam.image_encoder(self.preprocess(images, mean, std)).float()
+            return encode(self.preprocess(images, mean, std)).float()
 
     @torch.no_grad()
     def decode(self, embedding: Tensor, frame_hw: Tuple[int, int],
@@ -278,7 +310,8 @@ class SAMTeacher(BaseModule):
                boxes: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
         """SAM's 3 candidate masks per prompt as low-res logits over the SAM square
         (n + m, 3, L, L), and its IoU predictions (n + m, 3). All prompts of the
-        image (points first, then boxes) go through one decoder call.
+        image (points first, then boxes) go through one decoder call (SAM 2: one per
+        kind, as its boxes have one token more).
 
         Args:
             embedding: (1, C, h, w) embedding of the encoded image.
@@ -286,19 +319,28 @@ class SAMTeacher(BaseModule):
             points: (n, 2), boxes: (m, 4), in the encoded image's frame.
         """
         sam = self._on(embedding.device)
-        sparse = self._sparse_tokens(sam, self.image_size / max(frame_hw), points, boxes)
+        kinds = [k for k, p in (('point', points), ('box', boxes)) if p is not None and len(p)]
+        sparse = self._sparse_tokens(sam, self.frame_scale(frame_hw), points, boxes)
         if not sparse:
             size = 4 * embedding.shape[-1]
             return embedding.new_zeros((0, 3, size, size)), embedding.new_zeros((0, 3))
-        return self.decode_tokens(embedding, torch.cat(sparse))
+        if not self.is_sam2:
+            return self.decode_tokens(embedding, torch.cat(sparse))
+        out = [self.decode_tokens(embedding, t, kind) for t, kind in zip(sparse, kinds)]
+        return torch.cat([o[0] for o in out]), torch.cat([o[1] for o in out])
 
     @torch.no_grad()
-    def decode_tokens(self, embedding: Tensor, tokens: Tensor) -> Tuple[Tensor, Tensor]:
+    def decode_tokens(self, embedding: Tensor, tokens: Tensor,
+                      prompt_type: str = 'point') -> Tuple[Tensor, Tensor]:
         """SAM's mask decoder on (n, 2, C) sparse tokens (SAM's own or predicted latents
-        ``Z_hat``): low-res logits (n, 3, L, L) over the SAM square and IoU (n, 3)."""
+        ``Z_hat``) of ``prompt_type`` (SAM 2 pads boxes): low-res logits (n, 3, L, L)
+        over the SAM square and IoU (n, 3)."""
         sam = self._on(embedding.device)
         with self._autocast(embedding.device):
-            low_res, iou = decode_sparse(sam, embedding, tokens)
+            if self.is_sam2:
+                low_res, iou = sam.decode(embedding, tokens, boxes=prompt_type == 'box')
+            else:
+                low_res, iou = decode_sparse(sam, embedding, tokens)
         return low_res.float(), iou.float()
 
     def to_frame(self, low_res: Tensor, frame_hw: Tuple[int, int], out_hw: Tuple[int, int],
@@ -314,12 +356,12 @@ class SAMTeacher(BaseModule):
         if frame_to_out is None:
             frame_to_out = torch.diag(torch.tensor(
                 [out_hw[1] / frame_hw[1], out_hw[0] / frame_hw[0], 1.0]))
-        scale = self.image_size / max(frame_hw)
-        out_to_sam = torch.diag(torch.tensor([scale, scale, 1.0])) @ torch.linalg.inv(
+        sx, sy = xy_scale(self.frame_scale(frame_hw), torch.empty(0)).tolist()
+        out_to_sam = torch.diag(torch.tensor([sx, sy, 1.0])) @ torch.linalg.inv(
             torch.as_tensor(frame_to_out, dtype=torch.float32).cpu())
         size = (self.image_size, self.image_size)
         return resample(low_res, out_to_sam, size, tuple(out_hw),
-                        valid_hw=(frame_hw[0] * scale, frame_hw[1] * scale), fill=-20.0)
+                        valid_hw=(frame_hw[0] * sy, frame_hw[1] * sx), fill=-20.0)
 
     @torch.no_grad()
     def candidate_masks(self, embedding: Tensor, frame_hw: Tuple[int, int],

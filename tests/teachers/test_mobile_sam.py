@@ -122,8 +122,8 @@ def test_arch_names_and_checks():
         sam_arch('vit_b', family='mobile_sam')
     with pytest.raises(ValueError, match=r"unknown SAM arch keys \['global_attn_indexes'\]"):
         sam_arch('mobile_sam', global_attn_indexes=(1,))
-    with pytest.raises(ValueError, match="unknown SAM family 'sam2'"):
-        sam_arch('custom', family='sam2')
+    with pytest.raises(ValueError, match="unknown SAM family 'sam3'"):
+        sam_arch('custom', family='sam3')
 
 
 def test_latents_and_three_candidates_for_points_and_boxes(mobile):

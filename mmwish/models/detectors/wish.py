@@ -288,7 +288,8 @@ class WISH(Mask2Former):
                 latents, teacher.token_channel_means(self.sam_decoder_inference))
         out = []
         for b in range(len(batch_inputs)):
-            low_res, iou = teacher.decode_tokens(emb[b:b + 1], latents[b])
+            low_res, iou = teacher.decode_tokens(emb[b:b + 1], latents[b],
+                                                self.sam_decoder_inference)
             best = low_res[torch.arange(len(iou)), iou.argmax(dim=1)][:, None]
             out.append(teacher.to_frame(best, batch_hw, batch_hw)[:, 0])
         return torch.stack(out)
