@@ -31,11 +31,23 @@ class OracleError(ValueError):
 
 
 def dilate(mask: Tensor, radius: int) -> Tensor:
-    """(H, W) bool mask grown by ``radius`` pixels (a square structuring element)."""
-    if radius <= 0:
+    """(H, W) bool mask grown by ``radius`` pixels (a square structuring element).
+
+    The square is separable (a row pass, then a column pass) and only the mask's box
+    grown by ``radius`` can change: O(box area x radius), not O(H W radius^2), which
+    made the oracle cost 150 ms per large object on 640 px photos."""
+    if radius <= 0 or not mask.any():
         return mask
+    ys, xs = mask.nonzero(as_tuple=True)
+    y0, y1 = max(int(ys.min()) - radius, 0), min(int(ys.max()) + radius + 1, mask.shape[0])
+    x0, x1 = max(int(xs.min()) - radius, 0), min(int(xs.max()) + radius + 1, mask.shape[1])
     k = 2 * radius + 1
-    return F.max_pool2d(mask[None, None].float(), k, stride=1, padding=radius)[0, 0] > 0
+    box = mask[y0:y1, x0:x1][None, None].float()
+    box = F.max_pool2d(box, (1, k), stride=1, padding=(0, radius))
+    box = F.max_pool2d(box, (k, 1), stride=1, padding=(radius, 0))
+    out = torch.zeros_like(mask)
+    out[y0:y1, x0:x1] = box[0, 0] > 0
+    return out
 
 
 def part_of(mask: Tensor, first_half: bool) -> Tensor:

@@ -10,7 +10,7 @@ from mmengine.registry import init_default_scope
 
 from mmwish.datasets.converters.weak_budget import ann_to_mask, convert_to_weak
 from mmwish.datasets.synthetic_shapes import DEFAULT_CLASSES, ShapesConfig, generate
-from mmwish.teachers.oracle_teacher import OracleError, OracleTeacher, ambiguous_candidates
+from mmwish.teachers.oracle_teacher import OracleError, OracleTeacher, ambiguous_candidates, dilate
 from mmwish.teachers.sam_teacher import box_masks
 
 from ..conftest import REPO
@@ -22,6 +22,25 @@ PIPELINE = LSJ[:-1] + [
     dict(type='Pad', size=(96, 96)),
     dict(type='PackWeakDetInputs'),
 ]
+
+
+def test_dilate_is_the_square_max_filter():
+    """By hand: one pixel grows into the 5 x 5 square around it, cut at the border; and
+    on random masks, the whole image's (2r+1)^2 max filter."""
+    mask = torch.zeros(6, 7, dtype=torch.bool)
+    mask[1, 5] = True
+    expected = torch.zeros(6, 7, dtype=torch.bool)
+    expected[0:4, 3:7] = True
+    assert torch.equal(dilate(mask, 2), expected)
+    assert torch.equal(dilate(torch.zeros(5, 5, dtype=torch.bool), 3),
+                       torch.zeros(5, 5, dtype=torch.bool))
+    g = torch.Generator().manual_seed(0)
+    for radius in (1, 4, 9):
+        mask = torch.zeros(40, 50, dtype=torch.bool)
+        mask[8:20, 30:45] = torch.rand(12, 15, generator=g) > 0.9
+        full = torch.nn.functional.max_pool2d(mask[None, None].float(), 2 * radius + 1,
+                                              stride=1, padding=radius)[0, 0] > 0
+        assert torch.equal(dilate(mask, radius), full)
 
 
 @pytest.fixture(scope='module')
