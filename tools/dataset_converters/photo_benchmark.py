@@ -38,12 +38,9 @@ def main(argv=None):
     args = p.parse_args(argv)
     image_dir = osp.join(args.source, 'images', args.split)
     labels = osp.join(args.source, 'labels', args.split)
-    num_images = len([f for f in os.listdir(labels) if f.endswith('.txt')]) \
-        if osp.isdir(labels) else 0
     try:
         written = make_photo_benchmark(labels, image_dir, args.out, args.num_val, args.seed,
-                                       args.yolo_classes, weak_counts(num_images - args.num_val),
-                                       args.overwrite)
+                                       args.yolo_classes, weak_counts, args.overwrite)
     except (LabelImportError, FileExistsError, ValueError) as e:
         raise SystemExit(f'error: {e}') from None
     link = osp.join(args.out, 'images')

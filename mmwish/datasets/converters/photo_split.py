@@ -9,7 +9,7 @@ MMDetection's ``CocoDataset`` ignores; the weak files are made by
 import json
 import os
 import os.path as osp
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Union
 
 import numpy as np
 
@@ -43,17 +43,21 @@ def split_images(coco: dict, num_val: int, seed: int) -> Dict[str, dict]:
 
 def make_photo_benchmark(labels: str, image_dir: str, out_dir: str, num_val: int = 32,
                          seed: int = 0, classes_file: Optional[str] = None,
-                         weak: Optional[Dict[str, Dict[str, int]]] = None,
+                         weak: Union[None, Dict[str, Dict[str, int]],
+                                     Callable[[int], Dict[str, Dict[str, int]]]] = None,
                          overwrite: bool = False) -> Dict[str, str]:
     """Write ``out_dir/annotations/instances_{train,val}.json`` and, for each
     ``name -> counts`` of ``weak``, ``instances_train_<name>.json``; return the paths.
+    ``weak`` may be a function of the number of training images after the split (the
+    images read, not the label files found), giving those counts.
 
     ``classes_file`` names the YOLO class indices (classes.txt or data.yaml); without
     it they are COCO's 80 classes, as in Ultralytics' COCO exports. An image without
     a polygon (a negative the benchmark does not want) is refused by name."""
     folder = osp.join(out_dir, 'annotations')
+    weak_of = weak if callable(weak) else (lambda _: weak or {})
     names = ['instances_train.json', 'instances_val.json'] + [
-        f'instances_train_{name}.json' for name in (weak or {})]
+        f'instances_train_{name}.json' for name in weak_of(0)]
     for name in names:
         if osp.exists(osp.join(folder, name)) and not overwrite:
             raise FileExistsError(f'{osp.join(folder, name)} exists; pass --overwrite to '
@@ -72,7 +76,7 @@ def make_photo_benchmark(labels: str, image_dir: str, out_dir: str, num_val: int
     coco = to_weak(images, classes=yolo_class_names(classes_file), image_dir=image_dir)
     sides = split_images(coco, num_val, seed)
     files = {f'instances_{side}.json': data for side, data in sides.items()}
-    for name, counts in (weak or {}).items():
+    for name, counts in weak_of(len(sides['train']['images'])).items():
         files[f'instances_train_{name}.json'] = convert_to_weak(sides['train'], counts,
                                                                 seed=seed)[0]
     written = {}
