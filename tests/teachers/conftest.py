@@ -85,3 +85,32 @@ def run_cache_tool(dataset, ann_file, tmp_path, cwd, *args):
         env=run_env(), capture_output=True, text=True, timeout=600, cwd=str(cwd))
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
+
+
+def wish_steps_with_teacher(teacher: dict, ckpt: str, root, prompt_dim: int, steps: int = 2):
+    """Train the tiny WISH model (the tests' config with ``teacher`` in place of the
+    tests' SAM) for ``steps`` iterations, checking each step's losses are finite and
+    ``loss_prompt`` positive; return the model and the last batch."""
+    from mmdet.registry import MODELS
+    from mmengine.registry import init_default_scope
+
+    from tests.models.detectors.test_wish import batches, wish_cfg
+    init_default_scope('mmdet')
+    cfg = wish_cfg(ckpt, root)
+    cfg.model.teacher = teacher
+    cfg.model.panoptic_head.prompt_dim = prompt_dim
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    stream = batches(cfg)
+    for _ in range(steps):
+        data = model.data_preprocessor(next(stream), True)
+        losses = model.loss(data['inputs'], data['data_samples'])
+        assert all(torch.isfinite(v) for v in losses.values()), losses
+        assert losses['loss_prompt'] > 0
+        opt.zero_grad()
+        sum(losses.values()).backward()
+        opt.step()
+    return model, data

@@ -8,7 +8,7 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
-from mmdet.registry import DATASETS, MODELS
+from mmdet.registry import DATASETS
 from mmengine.registry import init_default_scope
 
 from mmwish.datasets.converters.weak_budget import convert_to_weak
@@ -17,9 +17,16 @@ from mmwish.teachers import SAMCheckpointError, SAMTeacher, build_sam_model, sam
 from mmwish.teachers.sam_builder import guess_variant
 from mmwish.teachers.sam_cache import SAMCache, cache_shard, write_meta
 from mmwish.teachers.sam_teacher import to_sam_boxes, to_sam_points
-from tests.models.detectors.test_wish import batches, hetero_root, wish_cfg  # noqa: F401
+from tests.models.detectors.test_wish import hetero_root  # noqa: F401
 
-from .conftest import MEAN, STD, TINY, check_online_and_cached_agree, run_cache_tool
+from .conftest import (
+    MEAN,
+    STD,
+    TINY,
+    check_online_and_cached_agree,
+    run_cache_tool,
+    wish_steps_with_teacher,
+)
 
 # Produced from the public MobileSAM repository, not from mmwish: at
 # github.com/ChaoningZhang/MobileSAM commit 34bbbfdface3c18e5221aa7de6032d7220c6c6a1,
@@ -229,25 +236,9 @@ def test_cache_tool_with_a_mobile_sam(weak_dataset, mobile_ckpt, shapes_root, tm
 
 
 def test_wish_trains_two_iterations_with_a_tiny_mobile_sam(mobile_ckpt, hetero_root):  # noqa: F811
-    init_default_scope('mmdet')
-    cfg = wish_cfg(mobile_ckpt, hetero_root)  # the tiny WISH config with the tests' SAM ...
-    cfg.model.teacher = dict(type='SAMTeacher', checkpoint=mobile_ckpt, variant='custom',
-                             arch=TINY_MOBILE)  # ... which a tiny MobileSAM replaces
-    cfg.model.panoptic_head.prompt_dim = TINY_MOBILE['prompt_embed_dim']
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    stream = batches(cfg)
-    for _ in range(2):
-        data = model.data_preprocessor(next(stream), True)
-        losses = model.loss(data['inputs'], data['data_samples'])
-        assert all(torch.isfinite(v) for v in losses.values()), losses
-        assert losses['loss_prompt'] > 0
-        opt.zero_grad()
-        sum(losses.values()).backward()
-        opt.step()
+    model, data = wish_steps_with_teacher(
+        dict(type='SAMTeacher', checkpoint=mobile_ckpt, variant='custom', arch=TINY_MOBILE),
+        mobile_ckpt, hetero_root, prompt_dim=TINY_MOBILE['prompt_embed_dim'])
     assert type(model.teacher.sam.image_encoder).__name__ == 'TinyViT'
     targets = data['data_samples'][1].sam_targets  # the point image
     assert targets.latents.shape[1:] == (2, 32) and targets.candidates.shape[1] == 3

@@ -9,8 +9,6 @@ import subprocess
 import numpy as np
 import pytest
 import torch
-from mmdet.registry import MODELS
-from mmengine.registry import init_default_scope
 
 from mmwish.teachers import SAMCheckpointError, SAMTeacher, build_sam_model
 from mmwish.teachers.sam2_model import pack_levels, unpack_levels
@@ -18,9 +16,9 @@ from mmwish.teachers.sam_builder import checkpoint_module, guess_variant, sam_ar
 from mmwish.teachers.sam_cache import SAMCache, cache_shard, write_meta
 from mmwish.teachers.sam_teacher import to_sam_boxes, to_sam_points
 from tests.conftest import PYTHON, REPO, run_env
-from tests.models.detectors.test_wish import batches, hetero_root, wish_cfg  # noqa: F401
+from tests.models.detectors.test_wish import hetero_root  # noqa: F401
 
-from .conftest import check_online_and_cached_agree, run_cache_tool
+from .conftest import check_online_and_cached_agree, run_cache_tool, wish_steps_with_teacher
 from .test_mobile_sam import weak_dataset  # noqa: F401
 
 # From the public code, not from mmwish: sam2 1.1.0's build_sam2 on its
@@ -194,25 +192,9 @@ def test_cache_tool_with_a_sam2(weak_dataset, sam2_ckpt, shapes_root, tmp_path):
 
 
 def test_wish_trains_two_iterations_with_a_tiny_sam2(sam2_ckpt, hetero_root):  # noqa: F811
-    init_default_scope('mmdet')
-    cfg = wish_cfg(sam2_ckpt, hetero_root)
-    cfg.model.teacher = dict(type='SAMTeacher', checkpoint=sam2_ckpt, variant='custom',
-                             arch=TINY_SAM2)
-    cfg.model.panoptic_head.prompt_dim = TINY_SAM2['d_model']
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    stream = batches(cfg)
-    for _ in range(2):
-        data = model.data_preprocessor(next(stream), True)
-        losses = model.loss(data['inputs'], data['data_samples'])
-        assert all(torch.isfinite(v) for v in losses.values()), losses
-        assert losses['loss_prompt'] > 0
-        opt.zero_grad()
-        sum(losses.values()).backward()
-        opt.step()
+    model, data = wish_steps_with_teacher(
+        dict(type='SAMTeacher', checkpoint=sam2_ckpt, variant='custom', arch=TINY_SAM2),
+        sam2_ckpt, hetero_root, prompt_dim=TINY_SAM2['d_model'])
     assert model.teacher.is_sam2
     targets = data['data_samples'][1].sam_targets  # the point image
     assert targets.latents.shape[1:] == (2, 32) and targets.candidates.shape[1] == 3
