@@ -1,0 +1,43 @@
+"""The real-photo rows' summary, on records written by hand."""
+import importlib.util
+import json
+import os.path as osp
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+spec = importlib.util.spec_from_file_location(
+    'photo_quality', osp.join(REPO, 'benchmarks', 'photo_quality.py'))
+photo_quality = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(photo_quality)
+
+
+def record(row, seed, ap, iters=500):
+    return dict(row=row, seed=seed, mask_ap=ap, mask_ap50=2 * ap, box_ap=ap + 0.01, iters=iters)
+
+
+def test_table_means_spreads_and_ratios(tmp_path):
+    records = [record('masks', 0, 0.20), record('masks', 1, 0.30), record('masks', 2, 0.25),
+               record('oracle_box', 0, 0.20), record('oracle_box', 1, 0.20),
+               record('small_sam_box', 0, 0.05), record('masks', 0, 0.5, iters=100)]
+    for r in records:
+        (tmp_path / f"{r['row']}_{r['seed']}_{r['iters']}.json").write_text(json.dumps(r))
+    lines = photo_quality.summarise(photo_quality.load_records(str(tmp_path))).splitlines()
+    rows = {(line.split(' | ')[0][2:], line.split(' | ')[2]): line for line in lines[2:]}
+    # masks: mean 0.25, sample std sqrt((0.05^2 + 0 + 0.05^2) / 2) = 0.05
+    assert '| 3 | 0.250 +- 0.050 | 0.200, 0.300, 0.250 | 0.500 | 0.260 |  |' in \
+        rows[('masks', '500')]
+    # 0.20 / 0.25 = 0.80; spread: 0.80 * sqrt((0 / 0.2)^2 + (0.05 / 0.25)^2) = 0.16
+    assert rows[('oracle_box', '500')].endswith('| 2 | 0.200 +- 0.000 | 0.200, 0.200 | 0.400 | '
+                                                 '0.210 | 0.80 +- 0.16 |')
+    assert rows[('small_sam_box', '500')].endswith('| 0.20 |')  # one seed: no spread
+    # a run of another schedule is its own row, never mixed in
+    assert rows[('masks', '100')].split(' | ')[4] == '0.500'
+
+
+def test_docs_table_is_replaced_between_the_markers(tmp_path, monkeypatch):
+    docs = tmp_path / 'docs' / 'benchmarks.md'
+    docs.parent.mkdir()
+    docs.write_text(f'before\n{photo_quality.BEGIN}\nold\n{photo_quality.END}\nafter\n')
+    monkeypatch.setattr(photo_quality, 'REPO', str(tmp_path))
+    photo_quality.write_docs('| new |')
+    assert docs.read_text() == (f'before\n{photo_quality.BEGIN}\n\n| new |\n\n'
+                                f'{photo_quality.END}\nafter\n')
