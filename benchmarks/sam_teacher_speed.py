@@ -21,6 +21,7 @@ from mmengine.structures import InstanceData
 
 import mmwish  # noqa: F401
 from mmwish.teachers import SAMTeacher, build_sam_model
+from mmwish.teachers.sam_builder import checkpoint_module
 from mmwish.teachers.sam_cache import SAMCache, prompts_array, write_entry, write_meta
 
 MEAN, STD = (123.675, 116.28, 103.53), (58.395, 57.12, 57.375)
@@ -54,7 +55,7 @@ def main():
     size, dev = args.size, args.device
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = osp.join(tmp, f'sam_{args.variant}_random.pth')
-        torch.save(build_sam_model(args.variant).state_dict(), ckpt)
+        torch.save(checkpoint_module(build_sam_model(args.variant)).state_dict(), ckpt)
         teacher = SAMTeacher(checkpoint=ckpt, variant=args.variant, dtype=args.dtype)
         images = torch.randn(args.batch, 3, size, size, device=dev)
         xy = torch.rand(args.batch, args.prompts, 2) * size * 0.7

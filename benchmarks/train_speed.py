@@ -39,7 +39,7 @@ from mmengine.registry import init_default_scope
 import mmwish  # noqa: F401
 from mmwish.datasets.converters.weak_budget import convert_to_weak
 from mmwish.datasets.synthetic_shapes import ShapesConfig, generate
-from mmwish.teachers.sam_builder import build_sam_model
+from mmwish.teachers.sam_builder import build_sam_model, checkpoint_module
 from mmwish.teachers.sam_cache import cache_shard, write_meta
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -186,8 +186,8 @@ def main(argv=None):
             arch = Config.fromfile(args.wish_config).model.teacher
             sam_ckpt = osp.join(root, 'sam_random.pth')
             torch.manual_seed(0)
-            torch.save(build_sam_model(arch.get('variant', 'vit_b'),
-                                       **(arch.get('arch') or {})).state_dict(), sam_ckpt)
+            torch.save(checkpoint_module(build_sam_model(
+                arch.get('variant', 'vit_b'), **(arch.get('arch') or {}))).state_dict(), sam_ckpt)
         if args.memory_of:
             measure_memory(args, osp.join(root, 'shapes'), sam_ckpt,
                            osp.join(root, 'sam_cache'))

@@ -53,7 +53,7 @@ def hydra_overrides(arch: dict) -> list:
     """``sam2`` config overrides for an arch (``sam_arch``'s ``sam2`` family keys): the
     input size, and for a custom encoder its Hiera trunk and the widths that follow."""
     ov = [f'++model.image_size={int(arch["image_size"])}']
-    if arch.get('base') is not None:  # a public variant: its own config as it is
+    if 'base' in arch:  # a public variant: its own config as it is
         return ov
     trunk = 'model.image_encoder.trunk.'
     dim = int(arch['embed_dim'])
@@ -87,7 +87,7 @@ def build_sam2_base(arch: dict) -> nn.Module:
     from hydra import compose
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
-    config = arch.get('base') or SAM2_VARIANTS['sam2.1_hiera_t'][0]
+    config = arch.get('base', SAM2_VARIANTS['sam2.1_hiera_t'][0])
     cfg = compose(config_name=config, overrides=hydra_overrides(arch))
     OmegaConf.resolve(cfg)
     return instantiate(cfg.model, _recursive_=True).eval()

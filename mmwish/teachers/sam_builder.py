@@ -61,7 +61,7 @@ FAMILIES: Dict[str, dict] = {
                        looks="MobileSAM's TinyViT image encoder, keys image_encoder.layers.*"),
     # d_model: the neck's and the decoder's width (256 in the public models)
     'sam2': dict(encoder_keys=('embed_dim', 'num_heads', 'stages', 'global_att_blocks'),
-                 defaults=dict(window_spec=(8, 4, 14, 7), d_model=256, base=None),
+                 defaults=dict(window_spec=(8, 4, 14, 7), d_model=256),
                  looks="a SAM 2 Hiera image encoder, keys image_encoder.trunk.*"),
 }
 ENCODER_KEYS = FAMILIES['sam']['encoder_keys']
@@ -84,8 +84,9 @@ def sam_arch(variant: str = 'vit_b', **overrides) -> dict:
     ``global_attn_indexes`` for SAM's ViT; ``embed_dims``, ``depths``, ``num_heads``,
     ``window_sizes`` (per stage) for MobileSAM's TinyViT; ``embed_dim``, ``num_heads``,
     ``stages``, ``global_att_blocks`` (and ``window_spec``, ``d_model``) for SAM 2's Hiera.
-    A public SAM 2 variant is built from ``sam2``'s own config: only its ``image_size``
-    can be changed.
+    A public SAM 2 variant is built from ``sam2``'s own config (``base``), as it is: only
+    its ``image_size`` can be changed. A custom SAM 2 is a SAM 2.1 model on the config of
+    ``sam2.1_hiera_t`` with its Hiera trunk (and widths) replaced.
     """
     variant = canonical_variant(variant)
     if variant == 'custom':
@@ -111,7 +112,9 @@ def sam_arch(variant: str = 'vit_b', **overrides) -> dict:
     else:
         raise ValueError(f'unknown SAM variant {variant!r}; use one of '
                          f'{", ".join([*SAM_VARIANTS, *VARIANT_ALIASES])} or custom')
-    arch = dict(image_size=1024, **{**FAMILIES[family]['defaults'], **encoder})
+    # a public SAM 2 is its config's: no defaults that would misreport it
+    defaults = {} if 'base' in encoder else FAMILIES[family]['defaults']
+    arch = dict(image_size=1024, **{**defaults, **encoder})
     unknown = set(overrides) - set(arch) - set(FAMILIES[family]['encoder_keys'])
     if unknown:
         raise ValueError(f'unknown SAM arch keys {sorted(unknown)} for family {family!r}')

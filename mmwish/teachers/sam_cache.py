@@ -17,8 +17,9 @@ processes can fill one cache in shards. An entry holds, in the original image's 
   chunk, a prompt costs a large photo only its packed bits. (Format 1 stored them
   binarised at SAM's low resolution, which lost the small objects' outline: it is
   refused.)
-- ``embedding`` (optional, fp16, ``C x S/16 x S/16``: 2 MiB for the public SAMs):
-  for tag images, whose pseudo points change during training.
+- ``embedding`` (optional, fp16, ``C x S/16 x S/16``: 2 MiB for the public SAMs; SAM
+  2's three levels packed on that grid, ``4C`` channels, 8 MiB): for tag images, whose
+  pseudo points change during training.
 
 Training reads an entry by image id and maps it into the augmented frame with
 the ``homography_matrix`` mmdet's transforms recorded. A cache made with another

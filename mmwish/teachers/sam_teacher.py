@@ -331,10 +331,14 @@ class SAMTeacher(BaseModule):
 
     @torch.no_grad()
     def decode_tokens(self, embedding: Tensor, tokens: Tensor,
-                      prompt_type: str = 'point') -> Tuple[Tensor, Tensor]:
+                      prompt_type: Optional[str] = None) -> Tuple[Tensor, Tensor]:
         """SAM's mask decoder on (n, 2, C) sparse tokens (SAM's own or predicted latents
-        ``Z_hat``) of ``prompt_type`` (SAM 2 pads boxes): low-res logits (n, 3, L, L)
-        over the SAM square and IoU (n, 3)."""
+        ``Z_hat``) of ``prompt_type``, ``'point'`` or ``'box'`` (SAM 2 appends its padding
+        token to a box's corners, so it must be told): low-res logits (n, 3, L, L) over
+        the SAM square and IoU (n, 3)."""
+        if self.is_sam2 and prompt_type not in ('point', 'box'):
+            raise ValueError("a SAM 2 teacher decodes tokens of prompt_type 'point' or 'box', "
+                             f'not {prompt_type!r}')
         sam = self._on(embedding.device)
         with self._autocast(embedding.device):
             if self.is_sam2:

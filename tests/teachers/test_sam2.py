@@ -73,6 +73,12 @@ def test_arch_checks():
         sam_arch('sam2.1_hiera_t', embed_dim=64)
     with pytest.raises(ValueError, match=r"family 'sam2' needs the encoder's \['stages'"):
         sam_arch('custom', family='sam2', embed_dim=8, num_heads=1)
+    with pytest.raises(ValueError, match=r"unknown SAM arch keys \['base'\]"):
+        sam_arch('custom', **TINY_SAM2, base='configs/sam2.1/sam2.1_hiera_l.yaml')
+    # a public variant is its config's, not the custom defaults'
+    assert sam_arch('sam2.1_hiera_l') == dict(
+        image_size=1024, family='sam2', base='configs/sam2.1/sam2.1_hiera_l.yaml',
+        embed_dim=144, stages=(2, 6, 36, 4))
 
 
 def test_levels_pack_and_unpack():
@@ -209,3 +215,5 @@ def test_sam_decoder_inference_with_sam2(sam2_teacher):
     own, own_iou = sam2_teacher.decode(emb, (48, 80), boxes=torch.tensor([[4.0, 6.0, 44.0,
                                                                             36.0]]))
     torch.testing.assert_close(low_res, own)
+    with pytest.raises(ValueError, match="prompt_type 'point' or 'box', not None"):
+        sam2_teacher.decode_tokens(emb, z)
