@@ -3,7 +3,7 @@
 # rows (docs/benchmarks.md "Real photos"; row small_sam_box of
 # benchmarks/photo_quality.py). Data (docs/benchmarks.md "Real photos"), whose tool
 # writes this weak file too:
-#   python tools/dataset_converters/photo_benchmark.py coco128-seg data/coco128_seg
+#   python tools/dataset_converters/photo_benchmark.py coco128-seg data/coco128_seg --supercategories
 #   python tools/dataset_converters/coco_to_weak.py data/coco128_seg/annotations/instances_train.json \
 #       data/coco128_seg/annotations/instances_train_box.json --counts box=94
 # ruff: noqa: E501

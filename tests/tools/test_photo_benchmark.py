@@ -39,13 +39,15 @@ def test_photo_benchmark_converts_and_trains(tmp_path):
     _export(tmp_path / 'export')
     data = tmp_path / 'data' / 'coco128_seg'
     out = run([f'{REPO}/tools/dataset_converters/photo_benchmark.py', str(tmp_path / 'export'),
-               str(data), '--num-val', '2'], tmp_path)
+               str(data), '--num-val', '2', '--supercategories'], tmp_path)
     train = json.loads((data / 'annotations' / 'instances_train.json').read_text())
     val = json.loads((data / 'annotations' / 'instances_val.json').read_text())
     assert len(train['images']) == 6 and len(val['images']) == 2
     assert not {i['file_name'] for i in train['images']} & {i['file_name'] for i in val['images']}
-    assert [c['name'] for c in train['categories']][:3] == ['person', 'bicycle', 'car']
-    assert len(train['categories']) == 80
+    # COCO's supercategories: person 1, car -> vehicle 2, cup -> kitchen 7
+    assert [c['name'] for c in train['categories']][:3] == ['person', 'vehicle', 'outdoor']
+    assert len(train['categories']) == 12
+    assert {a['category_id'] for a in train['annotations'] + val['annotations']} <= {1, 2, 7}
     hetero = json.loads((data / 'annotations' / 'instances_train_hetero.json').read_text())
     kinds = sorted(i['label_type'] for i in hetero['images'])
     assert kinds == ['box', 'box', 'point', 'point', 'tag', 'tag']

@@ -34,13 +34,17 @@ def main(argv=None):
     p.add_argument('--num-val', type=int, default=32)
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--yolo-classes', help="classes.txt or data.yaml (default: COCO's 80)")
+    p.add_argument('--supercategories', action='store_true',
+                   help="group COCO's 80 classes into its 12 supercategories (person, "
+                        'vehicle, animal, ...)')
     p.add_argument('--overwrite', action='store_true')
     args = p.parse_args(argv)
     image_dir = osp.join(args.source, 'images', args.split)
     labels = osp.join(args.source, 'labels', args.split)
     try:
         written = make_photo_benchmark(labels, image_dir, args.out, args.num_val, args.seed,
-                                       args.yolo_classes, weak_counts, args.overwrite)
+                                       args.yolo_classes, weak_counts, args.overwrite,
+                                       args.supercategories)
     except (LabelImportError, FileExistsError, ValueError) as e:
         raise SystemExit(f'error: {e}') from None
     link = osp.join(args.out, 'images')

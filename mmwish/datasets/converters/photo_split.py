@@ -25,6 +25,34 @@ def coco_classes() -> List[str]:
     return list(CocoDataset.METAINFO['classes'])
 
 
+# COCO's 12 supercategories (instances_*.json 'supercategory'), each with the number of
+# its classes in coco_classes() order: person 1, vehicle 8, outdoor 5, ... indoor 7.
+COCO_SUPERCATEGORIES = (('person', 1), ('vehicle', 8), ('outdoor', 5), ('animal', 10),
+                        ('accessory', 5), ('sports', 10), ('kitchen', 7), ('food', 10),
+                        ('furniture', 6), ('electronic', 6), ('appliance', 5), ('indoor', 7))
+
+
+def supercategory_of() -> Dict[str, str]:
+    """COCO class name -> its supercategory name."""
+    names = [name for name, n in COCO_SUPERCATEGORIES for _ in range(n)]
+    return dict(zip(coco_classes(), names))
+
+
+def to_supercategories(coco: dict) -> dict:
+    """A COCO file of COCO's classes with each category replaced by its supercategory
+    (12 categories, ids 1-12, in COCO's order); the annotations are kept."""
+    group = supercategory_of()
+    supers = [name for name, _ in COCO_SUPERCATEGORIES]
+    unknown = sorted({c['name'] for c in coco['categories']} - set(group))
+    if unknown:
+        raise ValueError(f'{unknown} are not COCO classes: supercategories need COCO labels')
+    new_id = {c['id']: supers.index(group[c['name']]) + 1 for c in coco['categories']}
+    return dict(coco, categories=[dict(id=i + 1, name=n, supercategory=n)
+                                  for i, n in enumerate(supers)],
+                annotations=[dict(a, category_id=new_id[a['category_id']])
+                             for a in coco['annotations']])
+
+
 def split_images(coco: dict, num_val: int, seed: int) -> Dict[str, dict]:
     """``{'train': coco, 'val': coco}``: ``num_val`` images drawn by ``seed``, the rest
     for training; each side keeps its images' annotations and every category."""
@@ -45,11 +73,13 @@ def make_photo_benchmark(labels: str, image_dir: str, out_dir: str, num_val: int
                          seed: int = 0, classes_file: Optional[str] = None,
                          weak: Union[None, Dict[str, Dict[str, int]],
                                      Callable[[int], Dict[str, Dict[str, int]]]] = None,
-                         overwrite: bool = False) -> Dict[str, str]:
+                         overwrite: bool = False,
+                         supercategories: bool = False) -> Dict[str, str]:
     """Write ``out_dir/annotations/instances_{train,val}.json`` and, for each
     ``name -> counts`` of ``weak``, ``instances_train_<name>.json``; return the paths.
     ``weak`` may be a function of the number of training images after the split (the
-    images read, not the label files found), giving those counts.
+    images read, not the label files found), giving those counts. ``supercategories``:
+    COCO's 80 classes grouped into its 12 supercategories (:func:`to_supercategories`).
 
     ``classes_file`` names the YOLO class indices (classes.txt or data.yaml); without
     it they are COCO's 80 classes, as in Ultralytics' COCO exports. An image without
@@ -74,6 +104,8 @@ def make_photo_benchmark(labels: str, image_dir: str, out_dir: str, num_val: int
                                'remove them or label them')
     # every class of the file is a category, in its order, seen in the photos or not
     coco = to_weak(images, classes=yolo_class_names(classes_file), image_dir=image_dir)
+    if supercategories:
+        coco = to_supercategories(coco)
     sides = split_images(coco, num_val, seed)
     files = {f'instances_{side}.json': data for side, data in sides.items()}
     for name, counts in weak_of(len(sides['train']['images'])).items():
