@@ -21,6 +21,7 @@ from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
+from mmdet.registry import MODELS
 from torch import Tensor, nn
 
 INSTALL = ("SAM 2 teachers need Meta's sam2 package: SAM2_BUILD_CUDA=0 pip install "
@@ -107,6 +108,7 @@ def unpack_levels(packed: Tensor, dim: int) -> Tuple[Tensor, Tensor, Tensor]:
             F.pixel_shuffle(packed[:, dim + c0:], 2))
 
 
+@MODELS.register_module()
 class SAM2Image(nn.Module):
     """SAM 2's image path with the attributes ``SAMTeacher`` uses of a SAM: its
     ``prompt_encoder``, ``image_size``, :meth:`encode` and :meth:`decode`.

@@ -313,6 +313,8 @@ class StubTeacher:
     SAM answers each prompt with 4 x 4 logits that hold the prompt's index, brought to
     the image by SAMTeacher's own ``to_frame``."""
     image_size = 16
+    is_sam2 = False
+    frame_scale = SAMTeacher.frame_scale
     to_frame = SAMTeacher.to_frame
 
     def __init__(self):
