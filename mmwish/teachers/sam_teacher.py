@@ -202,17 +202,14 @@ class SAMTeacher(BaseModule):
     def is_sam2(self) -> bool:
         return isinstance(self.sam, SAM2Image)
 
-    def frame_scale(self, frame_hw: Tuple[int, int]):
-        """How a frame of ``frame_hw`` is resized to SAM's input: one scale for the
-        longest side (SAM, MobileSAM; the rest is padding), or (sx, sy) (SAM 2)."""
+    def frame_scale(self, frame_hw: Tuple[int, int]) -> Tuple[float, float]:
+        """(sx, sy) that resize a frame of ``frame_hw`` to SAM's input: the longest
+        side's scale on both axes (SAM, MobileSAM; the rest is padding), or each axis
+        stretched to the square (SAM 2)."""
         if self.is_sam2:
             return (self.image_size / frame_hw[1], self.image_size / frame_hw[0])
-        return self.image_size / max(frame_hw)
-
-    def frame_xy_scale(self, frame_hw: Tuple[int, int]) -> Tuple[float, float]:
-        """:meth:`frame_scale` as (sx, sy) Python floats."""
-        scale = self.frame_scale(frame_hw)
-        return tuple(scale) if isinstance(scale, tuple) else (scale, scale)
+        scale = self.image_size / max(frame_hw)
+        return (scale, scale)
 
     def _device(self) -> torch.device:
         return next(self.sam.parameters()).device
@@ -289,7 +286,7 @@ class SAMTeacher(BaseModule):
         std_t = torch.as_tensor(std, device=dev, dtype=torch.float32).view(1, 3, 1, 1)
         pixels = images.float() * std_t + mean_t
         h, w = images.shape[-2:]
-        sx, sy = self.frame_xy_scale((h, w))
+        sx, sy = self.frame_scale((h, w))
         size = (round(h * sy), round(w * sx))
         if size != (h, w):
             pixels = F.interpolate(pixels, size, mode='bilinear', align_corners=False,
@@ -365,7 +362,7 @@ class SAMTeacher(BaseModule):
         if frame_to_out is None:
             frame_to_out = torch.diag(torch.tensor(
                 [out_hw[1] / frame_hw[1], out_hw[0] / frame_hw[0], 1.0]))
-        sx, sy = self.frame_xy_scale(frame_hw)
+        sx, sy = self.frame_scale(frame_hw)
         out_to_sam = torch.diag(torch.tensor([sx, sy, 1.0])) @ torch.linalg.inv(
             torch.as_tensor(frame_to_out, dtype=torch.float32).cpu())
         size = (self.image_size, self.image_size)

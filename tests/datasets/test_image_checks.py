@@ -315,7 +315,6 @@ class StubTeacher:
     image_size = 16
     is_sam2 = False
     frame_scale = SAMTeacher.frame_scale
-    frame_xy_scale = SAMTeacher.frame_xy_scale
     to_frame = SAMTeacher.to_frame
 
     def __init__(self):
