@@ -8,15 +8,18 @@ that made it), the ratio, and the time each stage took.
 """
 import argparse
 import contextlib
-import glob
 import io
 import json
 import os.path as osp
 import statistics
+import sys
 from typing import Dict, List, Optional
 
-RECORDS = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'benchmarks', 'results',
-                   'quality')
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, osp.join(REPO, 'benchmarks'))
+import quality  # noqa: E402  (the records' reader: one weak path, never mixed)
+
+RECORDS = osp.join(REPO, quality.RECORDS)
 
 
 def per_class_ap(gt: dict, results: List[dict]) -> Dict[str, Dict[str, float]]:
@@ -49,13 +52,9 @@ def per_class_ap(gt: dict, results: List[dict]) -> Dict[str, Dict[str, float]]:
 
 
 def reference(row: str, folder: str = RECORDS) -> Optional[dict]:
-    """Mean and sample std of a quality row's committed records (mask AP), its seeds and
-    the command that reproduces them; None when there is no record."""
-    records = []
-    for path in sorted(glob.glob(osp.join(folder, f'{row}_seed*.json'))):
-        with open(path) as f:
-            records.append(json.load(f))
-    records = [r for r in records if r.get('row') == row]
+    """Mean and sample std of a quality row's committed records (mask AP) of the current
+    weak path, its seeds and the command that reproduces them; None when there is none."""
+    records = [r for r in quality.load_records(folder) if r.get('row') == row]
     if not records:
         return None
     aps = [r['mask_ap'] for r in records]
