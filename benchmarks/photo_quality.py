@@ -1,16 +1,20 @@
 """The real-photo rows (docs/benchmarks.md, "Real photos"): fully supervised Mask2Former
-and WISH taught by the oracle teacher on coco128-seg, with EfficientNet-Lite0's ImageNet
-features, each run kept as a record under ``benchmarks/results/photos/``.
+and WISH taught by the oracle teacher, with EfficientNet-Lite0's ImageNet features, on
+two photo sets, each run kept as a record under ``benchmarks/results/photos/``.
 
-    python benchmarks/photo_quality.py --rows masks,oracle_box --seeds 0,1,2 [--iters 500]
-    python benchmarks/photo_quality.py --summarise-only [--write-docs]
+    python benchmarks/photo_quality.py [--set feral_cat] --rows masks,oracle_box \
+        --seeds 0,1,2 [--iters 500]
+    python benchmarks/photo_quality.py [--set feral_cat] --summarise-only [--write-docs]
 
-Needs ``data/coco128_seg`` made by ``tools/dataset_converters/photo_benchmark.py``. Every
-row trains the same model, schedule and images (94 training photos, 320 px) with
-``tools/train.py`` and tests COCO mask AP on the same 32 validation photos with
-``tools/test.py``; only the training label file differs. A finished run is reused (its
-``iter_<ITERS>.pth``). ``--write-docs`` regenerates the table between the markers in
-docs/benchmarks.md from the records alone.
+The sets (``SETS``): ``coco128`` (coco128-seg, COCO's 12 supercategories, 94 training
+and 32 validation photos; ``data/coco128_seg``) and ``feral_cat`` (995 photos of feral
+cats, one class, 795 training and 200 validation photos; ``data/feral_cat``), both made
+by ``tools/dataset_converters/photo_benchmark.py``. Within a set every row trains the
+same model, schedule and images (320 px) with ``tools/train.py`` and tests COCO mask AP
+on the same validation photos with ``tools/test.py``; only the training label file (or
+one switch) differs. A finished run is reused (its ``iter_<ITERS>.pth``).
+``--write-docs`` regenerates the set's table between its markers in docs/benchmarks.md
+from the records alone.
 """
 import argparse
 import datetime
@@ -22,6 +26,7 @@ import os.path as osp
 import platform
 import statistics
 import sys
+from collections import namedtuple
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.join(REPO, 'benchmarks'))
@@ -31,25 +36,66 @@ from quality import final_losses, git_commit, mean_std, sh  # noqa: E402
 M2F = 'configs/mask2former/mask2former_effnet-lite0_tiny_coco128.py'
 WISH = 'configs/wish/wish_effnet-lite0_tiny_coco128_hetero_oracle.py'
 SMALL_SAM = 'configs/wish/wish_effnet-lite0_tiny_coco128_box_small-sam.py'
-DATA = osp.join('data', 'coco128_seg')
-RECORDS = osp.join('benchmarks', 'results', 'photos')
+CAT_M2F = 'configs/mask2former/mask2former_effnet-lite0_tiny_feralcat.py'
+CAT_WISH = 'configs/wish/wish_effnet-lite0_tiny_feralcat_box_oracle.py'
+CAT_SMALL_SAM = 'configs/wish/wish_effnet-lite0_tiny_feralcat_box_small-sam.py'
 DOCS = osp.join('docs', 'benchmarks.md')
-BEGIN = ('<!-- photo table: made by `python benchmarks/photo_quality.py --summarise-only '
-         '--write-docs` from the records; do not edit -->')
-END = '<!-- end of the photo table -->'
-SOURCE = ('coco128-seg as committed in Goodccccl/yolov8_python at 0f2dcc3 (126 matched '
-          'pairs), split by tools/dataset_converters/photo_benchmark.py --seed 0 --num-val 32')
-# name -> (config, training label file, what)
-ROWS = {
-    'masks': (M2F, 'instances_train.json', 'Mask2Former, masks (full supervision)'),
-    'oracle_box': (WISH, 'instances_train_box.json', 'WISH + oracle teacher, boxes'),
-    'oracle_point': (WISH, 'instances_train_point.json', 'WISH + oracle teacher, points'),
-    'oracle_tag': (WISH, 'instances_train_tag.json', 'WISH + oracle teacher, tags'),
-    'oracle_hetero': (WISH, 'instances_train_hetero.json',
-                      'WISH + oracle teacher, a third each (32 tag, 31 point, 31 box)'),
-    'small_sam_box': (SMALL_SAM, 'instances_train_box.json',
-                      "WISH + the shapes' small SAM (never saw a photo), boxes"),
+MARGIN = ['model.panoptic_head.candidate_iou_margin=0.1']
+
+# teacher: None (Mask2Former), 'oracle' or 'small SAM'; options: extra cfg-options
+Row = namedtuple('Row', 'config ann what teacher options', defaults=((), ))
+PhotoSet = namedtuple('PhotoSet', 'data source records rows')
+SETS = {
+    'coco128': PhotoSet(
+        osp.join('data', 'coco128_seg'),
+        'coco128-seg as committed in Goodccccl/yolov8_python at 0f2dcc3 (126 matched '
+        'pairs), split by tools/dataset_converters/photo_benchmark.py --seed 0 --num-val 32',
+        osp.join('benchmarks', 'results', 'photos'), {
+            'masks': Row(M2F, 'instances_train.json',
+                         'Mask2Former, masks (full supervision)', None),
+            'oracle_box': Row(WISH, 'instances_train_box.json',
+                              'WISH + oracle teacher, boxes', 'oracle'),
+            'oracle_point': Row(WISH, 'instances_train_point.json',
+                                'WISH + oracle teacher, points', 'oracle'),
+            'oracle_tag': Row(WISH, 'instances_train_tag.json',
+                              'WISH + oracle teacher, tags', 'oracle'),
+            'oracle_hetero': Row(WISH, 'instances_train_hetero.json',
+                                 'WISH + oracle teacher, a third each (32 tag, 31 point, '
+                                 '31 box)', 'oracle'),
+            'small_sam_box': Row(SMALL_SAM, 'instances_train_box.json',
+                                 "WISH + the shapes' small SAM (never saw a photo), boxes",
+                                 'small SAM'),
+        }),
+    # one class, so no tag rows: every image would carry the same tag
+    'feral_cat': PhotoSet(
+        osp.join('data', 'feral_cat'),
+        'feral-cat-segmentation.v1i.yolov8 as committed in '
+        'pcashman21/feral-cat-segmentation-dataset-and-model at c7cdfa4 (Public Domain): '
+        'the first copy of each of its 996 photos, less one without a cat, split by '
+        'tools/dataset_converters/photo_benchmark.py --split all --seed 0 --num-val 200',
+        osp.join('benchmarks', 'results', 'photos', 'feral_cat'), {
+            'masks': Row(CAT_M2F, 'instances_train.json',
+                         'Mask2Former, masks (full supervision)', None),
+            'oracle_box': Row(CAT_WISH, 'instances_train_box.json',
+                              'WISH + oracle teacher, boxes', 'oracle'),
+            'oracle_box_iou_margin': Row(
+                CAT_WISH, 'instances_train_box.json', 'WISH + oracle teacher, boxes, '
+                'minimum over candidates within 0.1 of the best IoU score', 'oracle', MARGIN),
+            'oracle_point': Row(CAT_WISH, 'instances_train_point.json',
+                                'WISH + oracle teacher, points', 'oracle'),
+            'small_sam_box': Row(CAT_SMALL_SAM, 'instances_train_box.json',
+                                 "WISH + the shapes' small SAM (never saw a photo), boxes",
+                                 'small SAM'),
+        }),
 }
+ROWS = SETS['coco128'].rows
+
+
+def markers(photo_set: str):
+    """The docs' markers around one set's table."""
+    return (f'<!-- photo table ({photo_set}): made by `python benchmarks/photo_quality.py '
+            f'--set {photo_set} --summarise-only --write-docs` from the records; do not edit '
+            '-->', f'<!-- end of the photo table ({photo_set}) -->')
 
 
 def sha256(path: str) -> str:
@@ -57,9 +103,10 @@ def sha256(path: str) -> str:
         return hashlib.sha256(f.read()).hexdigest()
 
 
-def run(name: str, seed: int, args) -> dict:
-    config, ann, what = ROWS[name]
-    work = osp.join(args.out, f'{name}_seed{seed}')
+def run(photo_set: str, name: str, seed: int, args) -> dict:
+    data, source, records, rows = SETS[photo_set]
+    row = rows[name]
+    work = osp.join(args.out, photo_set, f'{name}_seed{seed}')
     os.makedirs(work, exist_ok=True)
     log = osp.join(work, 'run.log')
     common = ['train_dataloader.num_workers=1', 'train_dataloader.persistent_workers=False',
@@ -68,64 +115,65 @@ def run(name: str, seed: int, args) -> dict:
     it = args.iters
     # WISH's warm-ups keep their share of the shapes' 1,500-iteration schedule (pseudo
     # points after 1/5, self-enhancement after 1/3)
-    warmups = [] if config == M2F else [f'model.pseudo_point_warmup={it // 5}',
-                                        f'model.self_enhancement.warmup_iters={it // 3}']
-    train_opts = common + warmups + [
-        f'train_dataloader.dataset.ann_file=annotations/{ann}',
+    warmups = [] if row.teacher is None else [
+        f'model.pseudo_point_warmup={it // 5}', f'model.self_enhancement.warmup_iters={it // 3}']
+    train_opts = common + warmups + list(row.options) + [
+        f'train_dataloader.dataset.ann_file=annotations/{row.ann}',
         f'train_cfg.max_iters={it}', f'train_cfg.val_interval={it}',
         f'param_scheduler.end={it}', f'param_scheduler.milestones=[{it * 8 // 10}]',
         f'default_hooks.checkpoint.interval={it}']
     commit = git_commit()
     ckpt = osp.join(work, f'iter_{it}.pth')
     if not osp.isfile(ckpt):
-        sh([sys.executable, 'tools/train.py', config, '--work-dir', work, '--resume',
+        sh([sys.executable, 'tools/train.py', row.config, '--work-dir', work, '--resume',
             '--cfg-options'] + train_opts, log)
-    sh([sys.executable, 'tools/test.py', config, ckpt, '--work-dir', osp.join(work, 'test'),
-        '--cfg-options'] + common, log)
+    sh([sys.executable, 'tools/test.py', row.config, ckpt, '--work-dir',
+        osp.join(work, 'test'), '--cfg-options'] + common, log)
     latest = max(glob.glob(osp.join(work, 'test', '*', '*.json')), key=osp.getmtime)
     with open(latest) as f:
         m = json.load(f)
-    with open(osp.join(REPO, DATA, 'annotations', ann)) as f:
+    ann_dir = osp.join(REPO, data, 'annotations')
+    with open(osp.join(ann_dir, row.ann)) as f:
         labels = json.load(f)
+    set_flag = '' if photo_set == 'coco128' else f' --set {photo_set}'
     record = dict(
         row=name, seed=seed, mask_ap=m['coco/segm_mAP'], mask_ap50=m['coco/segm_mAP_50'],
-        mask_ap75=m['coco/segm_mAP_75'], box_ap=m['coco/bbox_mAP'], what=what,
-        config=config, train_ann=ann,
-        teacher={WISH: 'oracle', SMALL_SAM: 'small SAM'}.get(config),
+        mask_ap75=m['coco/segm_mAP_75'], box_ap=m['coco/bbox_mAP'], what=row.what,
+        photo_set=photo_set, config=row.config, train_ann=row.ann, teacher=row.teacher,
         num_train=len(labels['images']), labelled_instances=len(labels['annotations']),
-        data=SOURCE, train_ann_sha256=sha256(osp.join(REPO, DATA, 'annotations', ann)),
-        val_ann_sha256=sha256(osp.join(REPO, DATA, 'annotations', 'instances_val.json')),
+        data=source, train_ann_sha256=sha256(osp.join(ann_dir, row.ann)),
+        val_ann_sha256=sha256(osp.join(ann_dir, 'instances_val.json')),
         iters=it, final_losses=final_losses(work),
-        command=f'python benchmarks/photo_quality.py --rows {name} --seeds {seed} '
+        command=f'python benchmarks/photo_quality.py{set_flag} --rows {name} --seeds {seed} '
                 f'--iters {it}',
         train_options=train_opts, commit=commit,
         machine=f'{platform.machine()}, {os.cpu_count()} cores, '
                 f"{os.environ.get('OMP_NUM_THREADS', 'default')} threads",
         date=datetime.date.today().isoformat())
-    os.makedirs(osp.join(REPO, RECORDS), exist_ok=True)
-    with open(osp.join(REPO, RECORDS, f'{name}_seed{seed}.json'), 'w') as f:
+    os.makedirs(osp.join(REPO, records), exist_ok=True)
+    with open(osp.join(REPO, records, f'{name}_seed{seed}.json'), 'w') as f:
         json.dump(record, f, indent=1)
     return record
 
 
-def load_records(folder=None) -> list:
+def load_records(folder: str) -> list:
     out = []
-    for path in sorted(glob.glob(osp.join(folder or osp.join(REPO, RECORDS), '*.json'))):
+    for path in sorted(glob.glob(osp.join(folder, '*.json'))):
         with open(path) as f:
             out.append(json.load(f))
     return out
 
 
-def summarise(records) -> str:
-    """The table: per row, mask AP mean +- sample std over seeds (each seed listed),
-    AP50 and box AP means, and the ratio of the mean to full supervision's mean (with
-    the ratio's spread from the two rows' std, to first order)."""
+def summarise(records, rows=ROWS) -> str:
+    """The table of one set's ``rows``: per row, mask AP mean +- sample std over seeds
+    (each seed listed), AP50 and box AP means, and the ratio of the mean to full
+    supervision's mean (with the ratio's spread from the two rows' std, to first order)."""
     by_row = {}
     for r in sorted(records, key=lambda r: r['seed']):
         by_row.setdefault((r['row'], r['iters']), []).append(r)
     lines = ['| row | labels | iters | seeds | mask AP | each seed | AP50 | box AP | '
              'of full supervision |', '|---|---|---:|---:|---|---|---:|---:|---|']
-    for name in ROWS:
+    for name in rows:
         for (row, iters), runs in sorted(by_row.items(), key=lambda kv: kv[0][1]):
             if row != name:
                 continue
@@ -141,27 +189,29 @@ def summarise(records) -> str:
                            + (statistics.stdev(b) / bmean) ** 2) ** 0.5 if mean else 0
                     ratio += f' +- {rel * mean / bmean:.2f}'
             lines.append(
-                f"| {name} | {ROWS[name][2]} | {iters} | {len(runs)} | {mean_std(aps)} | "
+                f"| {name} | {rows[name].what} | {iters} | {len(runs)} | {mean_std(aps)} | "
                 f"{', '.join(f'{a:.3f}' for a in aps)} | "
                 f"{statistics.mean(r['mask_ap50'] for r in runs):.3f} | "
                 f"{statistics.mean(r['box_ap'] for r in runs):.3f} | {ratio} |")
     return '\n'.join(lines)
 
 
-def write_docs(table: str) -> None:
+def write_docs(table: str, photo_set: str = 'coco128') -> None:
+    begin, end = markers(photo_set)
     path = osp.join(REPO, DOCS)
     with open(path) as f:
         text = f.read()
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f'{DOCS} has no photo table markers')
-    head, rest = text.split(BEGIN, 1)
-    tail = rest.split(END, 1)[1]
+    if begin not in text or end not in text:
+        raise SystemExit(f'{DOCS} has no markers for the {photo_set} photo table')
+    head, rest = text.split(begin, 1)
+    tail = rest.split(end, 1)[1]
     with open(path, 'w') as f:
-        f.write(head + BEGIN + '\n\n' + table + '\n\n' + END + tail)
+        f.write(head + begin + '\n\n' + table + '\n\n' + end + tail)
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--set', default='coco128', choices=sorted(SETS), dest='photo_set')
     p.add_argument('--rows', default='masks,oracle_box')
     p.add_argument('--seeds', default='0')
     p.add_argument('--iters', type=int, default=500)
@@ -169,22 +219,24 @@ def main(argv=None):
     p.add_argument('--summarise-only', action='store_true')
     p.add_argument('--write-docs', action='store_true')
     args = p.parse_args(argv)
+    data, _, records, rows = SETS[args.photo_set]
     if not args.summarise_only:
-        if not osp.isfile(osp.join(REPO, DATA, 'annotations', 'instances_val.json')):
-            raise SystemExit(f'error: {DATA} is missing; make it with '
+        if not osp.isfile(osp.join(REPO, data, 'annotations', 'instances_val.json')):
+            raise SystemExit(f'error: {data} is missing; make it with '
                              'tools/dataset_converters/photo_benchmark.py (docs/benchmarks.md)')
-        rows = args.rows.split(',')
-        unknown = [r for r in rows if r not in ROWS]
+        names = args.rows.split(',')
+        unknown = [r for r in names if r not in rows]
         if unknown:
-            raise SystemExit(f'error: unknown rows {unknown}; choose from {", ".join(ROWS)}')
-        for name in rows:
+            raise SystemExit(f'error: unknown rows {unknown} of the {args.photo_set} set; '
+                             f'choose from {", ".join(rows)}')
+        for name in names:
             for seed in map(int, args.seeds.split(',')):
-                r = run(name, seed, args)
+                r = run(args.photo_set, name, seed, args)
                 print(f"{name} seed {seed}: mask AP {r['mask_ap']:.3f}", flush=True)
-    table = summarise(load_records())
+    table = summarise(load_records(osp.join(REPO, records)), rows)
     print(table)
     if args.write_docs:
-        write_docs(table)
+        write_docs(table, args.photo_set)
 
 
 if __name__ == '__main__':

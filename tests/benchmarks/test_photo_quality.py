@@ -3,6 +3,8 @@ import importlib.util
 import json
 import os.path as osp
 
+import pytest
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 spec = importlib.util.spec_from_file_location(
     'photo_quality', osp.join(REPO, 'benchmarks', 'photo_quality.py'))
@@ -33,11 +35,26 @@ def test_table_means_spreads_and_ratios(tmp_path):
     assert rows[('masks', '100')].split(' | ')[4] == '0.500'
 
 
+def test_each_set_has_its_own_rows_and_records():
+    sets = photo_quality.SETS
+    # one class: no tag rows on the cats
+    assert not any('tag' in r.ann or 'hetero' in r.ann for r in sets['feral_cat'].rows.values())
+    assert sets['feral_cat'].records != sets['coco128'].records
+    assert sets['feral_cat'].rows['oracle_box_iou_margin'].options == photo_quality.MARGIN
+    for photo_set in sets.values():
+        for row in photo_set.rows.values():
+            assert osp.isfile(osp.join(REPO, row.config)), row.config
+            assert (row.teacher is None) == (row.config.startswith('configs/mask2former'))
+
+
 def test_docs_table_is_replaced_between_the_markers(tmp_path, monkeypatch):
     docs = tmp_path / 'docs' / 'benchmarks.md'
     docs.parent.mkdir()
-    docs.write_text(f'before\n{photo_quality.BEGIN}\nold\n{photo_quality.END}\nafter\n')
+    coco, cats = photo_quality.markers('coco128'), photo_quality.markers('feral_cat')
+    docs.write_text(f'before\n{coco[0]}\nold\n{coco[1]}\n{cats[0]}\nold\n{cats[1]}\n')
     monkeypatch.setattr(photo_quality, 'REPO', str(tmp_path))
-    photo_quality.write_docs('| new |')
-    assert docs.read_text() == (f'before\n{photo_quality.BEGIN}\n\n| new |\n\n'
-                                f'{photo_quality.END}\nafter\n')
+    photo_quality.write_docs('| new |', 'feral_cat')
+    assert docs.read_text() == (f'before\n{coco[0]}\nold\n{coco[1]}\n'
+                                f'{cats[0]}\n\n| new |\n\n{cats[1]}\n')
+    with pytest.raises(SystemExit, match='no markers for the other photo table'):
+        photo_quality.write_docs('| new |', 'other')
