@@ -1,7 +1,7 @@
 """PNG overlays of instance masks: ground truth beside predictions."""
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Union
 
 import cv2
 import numpy as np
@@ -92,12 +92,14 @@ def overview_sheet(panels: List[np.ndarray], cols: int = 3, gap: int = 16) -> np
                               value=(255, 255, 255))
 
 
-def coco_overlays(gt: dict, results: List[dict], image_dir: str, out_dir: str, num: int = 6,
-                  score_thr: float = 0.5, scale: int = 3,
-                  sheet: Optional[str] = None, cols: int = 3) -> List[str]:
+def coco_overlays(gt: dict, results: Union[List[dict], Dict[str, List[dict]]],
+                  image_dir: str, out_dir: str, num: int = 6, score_thr: float = 0.5,
+                  scale: int = 3, sheet: Optional[str] = None, cols: int = 3) -> List[str]:
     """Write ``num`` PNGs (ground truth | predictions scoring at least ``score_thr``) for
     the first images of a COCO file and COCO-format segmentation results, and with
     ``sheet`` one overview PNG of them all on a grid; return the PNGs' paths.
+    ``results`` may also map titles to several models' results, drawn left to right
+    after the ground truth (e.g. fully supervised | WISH from boxes).
 
     The predictions are what mmdet's instance post-processing returns (each query's
     best classes, scored by class probability times mask confidence); a well-trained
@@ -108,10 +110,12 @@ def coco_overlays(gt: dict, results: List[dict], image_dir: str, out_dir: str, n
     by_image: Dict[int, List[dict]] = {}
     for ann in gt['annotations']:
         by_image.setdefault(ann['image_id'], []).append(ann)
-    preds: Dict[int, List[dict]] = {}
-    for r in results:
-        if r['score'] >= score_thr:
-            preds.setdefault(r['image_id'], []).append(r)
+    runs = results if isinstance(results, dict) else {'prediction': results}
+    preds: Dict[str, Dict[int, List[dict]]] = {title: {} for title in runs}
+    for title, run in runs.items():
+        for r in run:
+            if r['score'] >= score_thr:
+                preds[title].setdefault(r['image_id'], []).append(r)
     written, panels = [], []
     for info in gt['images'][:num]:
         image = cv2.imread(osp.join(image_dir, info['file_name']))
@@ -120,16 +124,17 @@ def coco_overlays(gt: dict, results: List[dict], image_dir: str, out_dir: str, n
         h, w = info['height'], info['width']
         gts = by_image.get(info['id'], [])
         gt_masks = [mask_utils.decode(_rle(a['segmentation'], h, w)) for a in gts]
-        # the lowest score first, so that the strongest prediction is drawn on top
-        ps = sorted(preds.get(info['id'], []), key=lambda r: r['score'])
-        p_masks = [mask_utils.decode(r['segmentation']) for r in ps]
+        tiles = [draw_instances(image, gt_masks, [names[a['category_id']] for a in gts],
+                                scale=scale)]
+        for title in runs:
+            # the lowest score first, so that the strongest prediction is drawn on top
+            ps = sorted(preds[title].get(info['id'], []), key=lambda r: r['score'])
+            tiles.append(draw_instances(
+                image, [mask_utils.decode(r['segmentation']) for r in ps],
+                [names[r['category_id']] for r in ps], [r['score'] for r in ps], scale=scale))
         panel = side_by_side(
-            [draw_instances(image, gt_masks, [names[a['category_id']] for a in gts],
-                            scale=scale),
-             draw_instances(image, p_masks, [names[r['category_id']] for r in ps],
-                            [r['score'] for r in ps], scale=scale)],
-            [f'{info["file_name"]}: ground truth', f'prediction (score >= {score_thr})'],
-            scale=1)
+            tiles, [f'{info["file_name"]}: ground truth']
+            + [f'{title} (score >= {score_thr})' for title in runs], scale=1)
         path = osp.join(out_dir, f'{osp.splitext(osp.basename(info["file_name"]))[0]}.png')
         cv2.imwrite(path, panel)
         written.append(path)

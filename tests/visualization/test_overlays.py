@@ -1,7 +1,9 @@
 """The demo's pictures: captions drawn at the enlarged size, the overview grid."""
+import cv2
 import numpy as np
+from pycocotools import mask as mask_utils
 
-from mmwish.visualization import draw_instances, overview_sheet
+from mmwish.visualization import coco_overlays, draw_instances, overview_sheet
 
 
 def test_overview_sheet_lays_panels_on_a_grid_padded_to_the_largest():
@@ -29,3 +31,25 @@ def test_draw_instances_enlarges_and_fills_each_mask():
     # a caption sits on a white box above the mask
     captioned = draw_instances(image, [mask], ['star'], [0.87], scale=4)
     assert (captioned[:8] == 255).all(-1).any()
+
+
+def test_coco_overlays_draw_several_models_after_the_ground_truth(tmp_path):
+    cv2.imwrite(str(tmp_path / 'a.png'), np.zeros((10, 12, 3), np.uint8))
+    square = np.zeros((10, 12), np.uint8, order='F')
+    square[2:6, 2:6] = 1
+    rle = mask_utils.encode(square)
+    rle['counts'] = rle['counts'].decode()
+    gt = dict(images=[dict(id=1, file_name='a.png', height=10, width=12)],
+              categories=[dict(id=1, name='cat')],
+              annotations=[dict(id=1, image_id=1, category_id=1, segmentation=rle)])
+    found = [dict(image_id=1, category_id=1, segmentation=rle, score=0.9)]
+    sheet = tmp_path / 'sheet.png'
+    paths = coco_overlays(gt, {'masks': found, 'WISH, boxes': []}, str(tmp_path),
+                          str(tmp_path / 'out'), num=1, scale=2, sheet=str(sheet))
+    panel = cv2.imread(paths[0])
+    # three 24 px tiles (ground truth | masks | WISH) 6 px apart, under an 18 px title bar
+    assert panel.shape == (18 + 20, 3 * 24 + 2 * 6, 3)
+    tiles = [panel[18:, i * 30:i * 30 + 24] for i in range(3)]
+    assert tiles[0][6:10, 6:10].any() and tiles[1][6:10, 6:10].any()
+    assert not tiles[2].any()  # the model that found nothing
+    assert cv2.imread(str(sheet)) is not None
