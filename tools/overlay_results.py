@@ -29,10 +29,10 @@ def main(argv=None):
     p.add_argument('--scale', type=int, default=3, help='enlargement of each image')
     p.add_argument('--sheet', help='also write one PNG of all NUM pairs on a grid')
     p.add_argument('--cols', type=int, default=3, help="the sheet's columns")
-    p.add_argument('--titles', help='comma-separated titles of the results files '
-                                    "(default: 'prediction' for one file, else the names)")
+    p.add_argument('--titles', nargs='+', help="the results files' titles, one each "
+                                               "(default: 'prediction' for one file)")
     args = p.parse_args(argv)
-    titles = args.titles.split(',') if args.titles else (
+    titles = args.titles or (
         ['prediction'] if len(args.results) == 1 else
         [osp.basename(r).split('.')[0] for r in args.results])
     if len(titles) != len(args.results) or len(set(titles)) != len(titles):
