@@ -27,7 +27,7 @@ def main(argv=None):
                    help='predictions shown (mmdet scores: class probability x mask '
                         'confidence; 0.5 shows about one per object)')
     p.add_argument('--scale', type=int, default=3, help='enlargement of each image')
-    p.add_argument('--sheet', help='also write one PNG of all NUM pairs on a grid')
+    p.add_argument('--sheet', help='also write one PNG of all NUM panels on a grid')
     p.add_argument('--cols', type=int, default=3, help="the sheet's columns")
     p.add_argument('--titles', nargs='+', help="the results files' titles, one each "
                                                "(default: 'prediction' for one file)")
