@@ -83,6 +83,9 @@ SETS = {
                 'minimum over candidates within 0.1 of the best IoU score', 'oracle', MARGIN),
             'oracle_point': Row(CAT_WISH, 'instances_train_point.json',
                                 'WISH + oracle teacher, points', 'oracle'),
+            'oracle_point_iou_margin': Row(
+                CAT_WISH, 'instances_train_point.json', 'WISH + oracle teacher, points, '
+                'minimum over candidates within 0.1 of the best IoU score', 'oracle', MARGIN),
             'small_sam_box': Row(CAT_SMALL_SAM, 'instances_train_box.json',
                                  "WISH + the shapes' small SAM (never saw a photo), boxes",
                                  'small SAM'),

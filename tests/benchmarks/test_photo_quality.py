@@ -40,7 +40,9 @@ def test_each_set_has_its_own_rows_and_records():
     # one class: no tag rows on the cats
     assert not any('tag' in r.ann or 'hetero' in r.ann for r in sets['feral_cat'].rows.values())
     assert sets['feral_cat'].records != sets['coco128'].records
-    assert sets['feral_cat'].rows['oracle_box_iou_margin'].options == photo_quality.MARGIN
+    for name in ('oracle_box_iou_margin', 'oracle_point_iou_margin'):
+        margin, plain = sets['feral_cat'].rows[name], sets['feral_cat'].rows[name[:-11]]
+        assert margin.options == photo_quality.MARGIN and margin.ann == plain.ann
     for photo_set in sets.values():
         for row in photo_set.rows.values():
             assert osp.isfile(osp.join(REPO, row.config)), row.config
