@@ -43,6 +43,12 @@ def test_each_set_has_its_own_rows_and_records():
     for name in ('oracle_box_iou_margin', 'oracle_point_iou_margin'):
         margin, plain = sets['feral_cat'].rows[name], sets['feral_cat'].rows[name[:-11]]
         assert margin.options == photo_quality.MARGIN and margin.ann == plain.ann
+    # the set with tags to learn from: every label kind, each with the R50 default
+    assert {r.ann for r in sets['tools'].rows.values()} == {
+        f'instances_train{k}.json' for k in ('', '_box', '_point', '_tag', '_hetero')}
+    assert all(r.options == photo_quality.MARGIN for r in sets['tools'].rows.values()
+               if r.teacher)
+    assert len({s.records for s in sets.values()}) == len(sets)
     for photo_set in sets.values():
         for row in photo_set.rows.values():
             assert osp.isfile(osp.join(REPO, row.config)), row.config

@@ -1,0 +1,23 @@
+# The real-photo benchmark's third set, the one with tags to learn from: the coco128 photo
+# Mask2Former (EfficientNet-Lite0 with ImageNet weights, 320 px) on 1,101 distinct photos
+# of hand tools, 17 classes, 44 % of the photos with two or more (CC BY 4.0;
+# docs/benchmarks.md "The tool photos"). Data:
+#   python tools/dataset_converters/photo_benchmark.py TOOLS data/tools --split all \
+#       --num-val 200 --yolo-classes TOOLS_SRC/data.yaml
+_base_ = ['./mask2former_effnet-lite0_tiny_coco128.py']
+
+classes = ('Adjustable spanner', 'Backsaw', 'Calipers', 'Cutting pliers', 'Drill',
+           'Gas wrench', 'Gun', 'Hammer', 'Hand', 'Handsaw', 'Needle-nose pliers', 'Pliers',
+           'Ratchet', 'Screwdriver', 'Tape measure', 'Utility knife', 'Wrench')
+num_classes = len(classes)
+data_root = 'data/tools/'
+
+model = dict(
+    panoptic_head=dict(num_things_classes=num_classes,
+                       loss_cls=dict(class_weight=[1.0] * num_classes + [0.1])),
+    panoptic_fusion_head=dict(num_things_classes=num_classes))
+train_dataloader = dict(dataset=dict(data_root=data_root, metainfo=dict(classes=classes)))
+val_dataloader = dict(dataset=dict(data_root=data_root, metainfo=dict(classes=classes)))
+test_dataloader = val_dataloader
+val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
+test_evaluator = val_evaluator
