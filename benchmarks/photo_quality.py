@@ -9,7 +9,7 @@ three photo sets, each run kept as a record under ``benchmarks/results/photos/``
 The sets (``SETS``): ``coco128`` (coco128-seg, COCO's 12 supercategories, 94 training
 and 32 validation photos; ``data/coco128_seg``), ``feral_cat`` (995 photos of feral
 cats, one class, 795 training and 200 validation photos; ``data/feral_cat``) and
-``tools`` (1,101 photos of hand tools, 17 classes, 901 training and 200 validation
+``tools`` (1,101 photos of hand tools, 6 classes, 901 training and 200 validation
 photos; ``data/tools``), all made by ``tools/dataset_converters/photo_benchmark.py``.
 Within a set every row trains the same model, schedule and images (320 px) with
 ``tools/train.py`` and tests COCO mask AP on the same validation photos with
@@ -101,8 +101,9 @@ SETS['tools'] = PhotoSet(
     osp.join('data', 'tools'),
     '"Tools segmentation 2" v4 (Roboflow, CC BY 4.0) as committed in congtongc/Rokey at '
     '7ca2b02 (Calibration&Yolo_v11/Ultralytics/tools_data1): the first copy of each of its '
-    '1,101 distinct photo names, 17 classes, split by '
-    'tools/dataset_converters/photo_benchmark.py --split all --seed 0 --num-val 200',
+    '1,101 distinct photo names, its 17 classes grouped into 6 (class_groups/'
+    'tools_segmentation_2.json), split by tools/dataset_converters/photo_benchmark.py '
+    '--split all --seed 0 --num-val 200',
     osp.join('benchmarks', 'results', 'photos', 'tools'), {
         'masks': Row(TOOLS_M2F, 'instances_train.json',
                      'Mask2Former, masks (full supervision)', None),

@@ -1,20 +1,19 @@
 # ruff: noqa: E501  (the data commands below are copied whole)
 # WISH on the tool photos (configs/mask2former/mask2former_effnet-lite0_tiny_tools.py's
-# network and data, 17 classes), from a third each of tags, points and boxes, taught by
+# network and data, 6 classes), from a third each of tags, points and boxes, taught by
 # the oracle teacher (the training file's true masks answer every prompt: the object, a
 # part and a superset at a random index).
 # Other labels: --cfg-options train_dataloader.dataset.ann_file=annotations/instances_train_box.json
 # (or _point, _tag).
 # Data (docs/benchmarks.md "The tool photos"), whose tool writes this weak file too:
 #   python tools/dataset_converters/photo_benchmark.py TOOLS data/tools --split all \
-#       --num-val 200 --yolo-classes TOOLS_SRC/data.yaml
+#       --num-val 200 --yolo-classes TOOLS_SRC/data.yaml \
+#       --class-groups tools/dataset_converters/class_groups/tools_segmentation_2.json
 #   python tools/dataset_converters/coco_to_weak.py data/tools/annotations/instances_train.json \
 #       data/tools/annotations/instances_train_hetero.json --counts tag=301,point=300,box=300
 _base_ = ['./wish_effnet-lite0_tiny_coco128_hetero_oracle.py']
 
-classes = ('Adjustable spanner', 'Backsaw', 'Calipers', 'Cutting pliers', 'Drill',
-           'Gas wrench', 'Gun', 'Hammer', 'Hand', 'Handsaw', 'Needle-nose pliers', 'Pliers',
-           'Ratchet', 'Screwdriver', 'Tape measure', 'Utility knife', 'Wrench')
+classes = ('screwdriver', 'wrench', 'pliers', 'hammer', 'hand', 'other tool')
 num_classes = len(classes)
 data_root = 'data/tools/'
 

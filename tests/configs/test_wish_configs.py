@@ -28,7 +28,7 @@ def test_config(path):
     assert cfg.model.type == 'WISH' and cfg.model.panoptic_head.type == 'WISHHead'
     voc = '_voc_' in path
     classes = 20 if voc else (6 if 'shapes' in path else (12 if 'coco128' in path else (
-        1 if 'feralcat' in path else (17 if '_tools_' in path else 80))))
+        1 if 'feralcat' in path else (6 if '_tools_' in path else 80))))
     assert cfg.model.panoptic_head.num_things_classes == classes
     assert cfg.model.cam_neck.num_classes == classes
     assert len(cfg.model.panoptic_head.loss_cls.class_weight) == classes + 1

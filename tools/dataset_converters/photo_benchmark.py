@@ -37,6 +37,9 @@ def main(argv=None):
     p.add_argument('--supercategories', action='store_true',
                    help="group COCO's 80 classes into its 12 supercategories (person, "
                         'vehicle, animal, ...)')
+    p.add_argument('--class-groups', help='a JSON file of group name -> class names: the '
+                   'groups become the classes (e.g. tools/dataset_converters/class_groups/'
+                   'tools_segmentation_2.json)')
     p.add_argument('--overwrite', action='store_true')
     args = p.parse_args(argv)
     image_dir = osp.join(args.source, 'images', args.split)
@@ -44,7 +47,7 @@ def main(argv=None):
     try:
         written = make_photo_benchmark(labels, image_dir, args.out, args.num_val, args.seed,
                                        args.yolo_classes, weak_counts, args.overwrite,
-                                       args.supercategories)
+                                       args.supercategories, args.class_groups)
     except (LabelImportError, FileExistsError, ValueError) as e:
         raise SystemExit(f'error: {e}') from None
     link = osp.join(args.out, 'images')

@@ -38,19 +38,44 @@ def supercategory_of() -> Dict[str, str]:
     return dict(zip(coco_classes(), names))
 
 
+def group_classes(coco: dict, groups: Dict[str, List[str]], what: str = 'the groups') -> dict:
+    """A COCO file with each category replaced by its group's (``group name -> class
+    names``; the groups become categories 1..K in their order); the annotations are
+    kept. Every category of ``coco`` must be in exactly one group."""
+    group_of = {}
+    for i, members in enumerate(groups.values()):
+        for member in members:
+            if member in group_of:
+                raise ValueError(f'{member!r} is in two groups of {what}')
+            group_of[member] = i + 1
+    missing = sorted({c['name'] for c in coco['categories']} - set(group_of))
+    if missing:
+        raise ValueError(f'{missing} are in no group of {what}: add each to one')
+    new_id = {c['id']: group_of[c['name']] for c in coco['categories']}
+    return dict(coco, categories=[dict(id=i + 1, name=n, supercategory=n)
+                                  for i, n in enumerate(groups)],
+                annotations=[dict(a, category_id=new_id[a['category_id']])
+                             for a in coco['annotations']])
+
+
 def to_supercategories(coco: dict) -> dict:
     """A COCO file of COCO's classes with each category replaced by its supercategory
     (12 categories, ids 1-12, in COCO's order); the annotations are kept."""
-    group = supercategory_of()
-    supers = [name for name, _ in COCO_SUPERCATEGORIES]
-    unknown = sorted({c['name'] for c in coco['categories']} - set(group))
-    if unknown:
-        raise ValueError(f'{unknown} are not COCO classes: supercategories need COCO labels')
-    new_id = {c['id']: supers.index(group[c['name']]) + 1 for c in coco['categories']}
-    return dict(coco, categories=[dict(id=i + 1, name=n, supercategory=n)
-                                  for i, n in enumerate(supers)],
-                annotations=[dict(a, category_id=new_id[a['category_id']])
-                             for a in coco['annotations']])
+    groups = {name: [] for name, _ in COCO_SUPERCATEGORIES}
+    for cls, name in supercategory_of().items():
+        groups[name].append(cls)
+    return group_classes(coco, groups, "COCO's supercategories (they need COCO labels)")
+
+
+def read_class_groups(path: str) -> Dict[str, List[str]]:
+    """A class-groups file: JSON ``{"group": ["class", ...], ...}`` in category order."""
+    with open(path, encoding='utf-8') as f:
+        groups = json.load(f)
+    if not isinstance(groups, dict) or not all(
+            isinstance(m, list) and all(isinstance(c, str) for c in m) for m in groups.values()):
+        raise ValueError(f'{path}: a class-groups file is a JSON object of group name -> '
+                         'list of class names')
+    return groups
 
 
 def split_images(coco: dict, num_val: int, seed: int) -> Dict[str, dict]:
@@ -74,12 +99,14 @@ def make_photo_benchmark(labels: str, image_dir: str, out_dir: str, num_val: int
                          weak: Union[None, Dict[str, Dict[str, int]],
                                      Callable[[int], Dict[str, Dict[str, int]]]] = None,
                          overwrite: bool = False,
-                         supercategories: bool = False) -> Dict[str, str]:
+                         supercategories: bool = False,
+                         class_groups: Optional[str] = None) -> Dict[str, str]:
     """Write ``out_dir/annotations/instances_{train,val}.json`` and, for each
     ``name -> counts`` of ``weak``, ``instances_train_<name>.json``; return the paths.
     ``weak`` may be a function of the number of training images after the split (the
     images read, not the label files found), giving those counts. ``supercategories``:
-    COCO's 80 classes grouped into its 12 supercategories (:func:`to_supercategories`).
+    COCO's 80 classes grouped into its 12 supercategories (:func:`to_supercategories`);
+    ``class_groups``: any classes grouped as a file says (:func:`read_class_groups`).
 
     ``classes_file`` names the YOLO class indices (classes.txt or data.yaml); without
     it they are COCO's 80 classes, as in Ultralytics' COCO exports. An image without
@@ -106,6 +133,8 @@ def make_photo_benchmark(labels: str, image_dir: str, out_dir: str, num_val: int
     coco = to_weak(images, classes=yolo_class_names(classes_file), image_dir=image_dir)
     if supercategories:
         coco = to_supercategories(coco)
+    if class_groups:
+        coco = group_classes(coco, read_class_groups(class_groups), class_groups)
     sides = split_images(coco, num_val, seed)
     files = {f'instances_{side}.json': data for side, data in sides.items()}
     for name, counts in weak_of(len(sides['train']['images'])).items():
