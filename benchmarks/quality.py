@@ -160,6 +160,8 @@ def rows_table():
         'tag_cam_lse_thr': (WISH, dict(tag=NUM_TRAIN),
                             ['model.cam_neck.pool=lse', 'model.cam_neck.peak.class_score_thr=0.5'],
                             'WISH, tags, LSE pooling, no peak for a class scored below 0.5'),
+        'tag_nms': (WISH, dict(tag=NUM_TRAIN), ['model.pseudo_nms_iou=0.5'],
+                    'WISH, tags, pseudo instances de-duplicated (NMS 0.5)'),
         'tag_cam_lse_nms': (WISH, dict(tag=NUM_TRAIN),
                             ['model.cam_neck.pool=lse', 'model.pseudo_nms_iou=0.5'],
                             'WISH, tags, LSE pooling, pseudo instances de-duplicated (NMS 0.5)'),
