@@ -42,6 +42,7 @@ CAT_M2F = 'configs/mask2former/mask2former_effnet-lite0_tiny_feralcat.py'
 CAT_WISH = 'configs/wish/wish_effnet-lite0_tiny_feralcat_box_oracle.py'
 CAT_SMALL_SAM = 'configs/wish/wish_effnet-lite0_tiny_feralcat_box_small-sam.py'
 DOCS = osp.join('docs', 'benchmarks.md')
+ITERS = 500  # the photo schedule; another is named in its run's folder and record
 MARGIN = ['model.panoptic_head.candidate_iou_margin=0.1']
 
 # teacher: None (Mask2Former), 'oracle' or 'small SAM'; options: extra cfg-options
@@ -129,10 +130,16 @@ def sha256(path: str) -> str:
         return hashlib.sha256(f.read()).hexdigest()
 
 
+def run_name(name: str, seed: int, iters: int) -> str:
+    """A run's folder and record name; a schedule other than the default is named, so
+    that runs of two schedules never overwrite or resume each other."""
+    return f'{name}_seed{seed}' + ('' if iters == ITERS else f'_iters{iters}')
+
+
 def run(photo_set: str, name: str, seed: int, args) -> dict:
     data, source, records, rows = SETS[photo_set]
     row = rows[name]
-    work = osp.join(args.out, photo_set, f'{name}_seed{seed}')
+    work = osp.join(args.out, photo_set, run_name(name, seed, args.iters))
     os.makedirs(work, exist_ok=True)
     log = osp.join(work, 'run.log')
     common = ['train_dataloader.num_workers=1', 'train_dataloader.persistent_workers=False',
@@ -177,7 +184,7 @@ def run(photo_set: str, name: str, seed: int, args) -> dict:
                 f"{os.environ.get('OMP_NUM_THREADS', 'default')} threads",
         date=datetime.date.today().isoformat())
     os.makedirs(osp.join(REPO, records), exist_ok=True)
-    with open(osp.join(REPO, records, f'{name}_seed{seed}.json'), 'w') as f:
+    with open(osp.join(REPO, records, run_name(name, seed, it) + '.json'), 'w') as f:
         json.dump(record, f, indent=1)
     return record
 
@@ -240,7 +247,7 @@ def main(argv=None):
     p.add_argument('--set', default='coco128', choices=sorted(SETS), dest='photo_set')
     p.add_argument('--rows', default='masks,oracle_box')
     p.add_argument('--seeds', default='0')
-    p.add_argument('--iters', type=int, default=500)
+    p.add_argument('--iters', type=int, default=ITERS)
     p.add_argument('--out', default=osp.join(REPO, 'work_dirs', 'photos'))
     p.add_argument('--summarise-only', action='store_true')
     p.add_argument('--write-docs', action='store_true')

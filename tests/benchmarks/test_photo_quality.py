@@ -66,3 +66,9 @@ def test_docs_table_is_replaced_between_the_markers(tmp_path, monkeypatch):
                                 f'{cats[0]}\n\n| new |\n\n{cats[1]}\n')
     with pytest.raises(SystemExit, match='no markers for the other photo table'):
         photo_quality.write_docs('| new |', 'other')
+
+
+def test_a_run_of_another_schedule_has_its_own_folder_and_record():
+    # the default schedule keeps the names of the records already committed
+    assert photo_quality.run_name('masks', 2, photo_quality.ITERS) == 'masks_seed2'
+    assert photo_quality.run_name('masks', 2, 1000) == 'masks_seed2_iters1000'
