@@ -429,6 +429,7 @@ def summarise(results, args=None):
     by_row = {}
     for r in sorted(results, key=lambda r: r['seed']):
         by_row.setdefault(r['row'], []).append(r)
+    marks, legend = backbone_marks(results)
     means = {n: statistics.mean(r['mask_ap'] for r in runs) for n, runs in by_row.items()}
     lines = ['| row | labels | budget | seeds | mask AP (mean +- std) | each seed | AP50 | AP75 '
              '| ratio to masks | loss_prompt at the end |',
@@ -447,8 +448,11 @@ def summarise(results, args=None):
         base = means.get('demo_masks' if table[name].config in OWN_BACKBONE else 'baseline')
         ratio = f'{statistics.mean(aps) / base:.3f}' if base else 'n/a'
         budget = '-' if ceiling else str(budget_of(counts) or '-')
-        cells = [table[name].what, labels, budget, str(len(runs)),
-                 mean_std(aps), ', '.join(f'{a:.3f}' for a in aps)]
+        each = [f'{r["mask_ap"]:.3f}' + (f' ({marks[r["backbone_sha256"]]})'
+                                         if r.get('backbone_sha256') in marks else '')
+                for r in runs]
+        cells = [table[name].what, labels, budget, str(len(runs)), mean_std(aps),
+                 ', '.join(each)]
         for key in ('mask_ap50', 'mask_ap75'):
             vals = [r[key] for r in runs if key in r]
             cells.append(f'{statistics.mean(vals):.3f}' if vals else '-')
@@ -456,7 +460,26 @@ def summarise(results, args=None):
                   if 'loss_prompt' in r.get('final_losses', {})]
         cells += [ratio, mean_std(prompt) if prompt else '-']
         lines.append('| ' + ' | '.join(cells) + ' |')
+    if legend:
+        lines += [''] + legend
     return '\n'.join(lines)
+
+
+def backbone_marks(records):
+    """A letter for each seed trained from another re-make of the shared pretrained
+    backbone, and the legend under the table. The backbone is re-made on each new
+    machine and its bits differ between CPUs; the one most records used goes unmarked."""
+    dates = {}
+    for r in records:
+        if r.get('backbone_sha256') and r.get('backbone') != DEMO_BACKBONE:
+            dates.setdefault(r['backbone_sha256'], []).append(r.get('date', ''))
+    ordered = sorted(dates, key=lambda sha: (-len(dates[sha]), min(dates[sha]), sha))
+    if len(ordered) < 2:
+        return {}, []
+    marks = {sha: chr(ord('b') + i) for i, sha in enumerate(ordered[1:])}
+    legend = [f'({marks[sha]}): a seed trained from the backbone as re-made on {min(dates[sha])} '
+              f'(sha256 {sha[:12]}); unmarked: sha256 {ordered[0][:12]}' for sha in ordered[1:]]
+    return marks, legend
 
 
 DOCS = osp.join('docs', 'benchmarks.md')

@@ -137,3 +137,22 @@ def test_write_docs_replaces_the_table_and_keeps_the_prose(tmp_path):
     with pytest.raises(SystemExit, match='markers'):
         quality.write_docs(records, str(docs))
     assert docs.read_text() == 'no markers\n'
+
+
+def test_seeds_from_another_remade_backbone_are_marked():
+    """The shared backbone is re-made per machine; a seed trained from a re-make other
+    than the one most records used is marked, and the legend names both."""
+    def rec(row, seed, ap, sha, date='2026-12-01'):
+        return dict(row=row, seed=seed, mask_ap=ap, backbone=quality.BACKBONE,
+                    backbone_sha256=sha, date=date)
+
+    old, new = 'a' * 64, 'c' * 64
+    records = [rec('baseline', 0, 0.3, old), rec('baseline', 1, 0.3, old),
+               rec('hetero', 0, 0.2, old), rec('hetero', 2, 0.25, new, '2026-12-04')]
+    lines = quality.summarise(records).splitlines()
+    hetero = [line for line in lines if line.startswith('| WISH, a third each')][0]
+    assert '| 0.200, 0.250 (b) |' in hetero
+    assert lines[-1] == ('(b): a seed trained from the backbone as re-made on 2026-12-04 '
+                         f'(sha256 {new[:12]}); unmarked: sha256 {old[:12]}')
+    # one backbone: no marks and no legend
+    assert quality.summarise(records[:3]).splitlines()[-1].startswith('| WISH, a third each')
