@@ -139,7 +139,8 @@ def run_name(name: str, seed: int, iters: int) -> str:
 def run(photo_set: str, name: str, seed: int, args) -> dict:
     data, source, records, rows = SETS[photo_set]
     row = rows[name]
-    work = osp.join(args.out, photo_set, run_name(name, seed, args.iters))
+    stem = run_name(name, seed, args.iters)
+    work = osp.join(args.out, photo_set, stem)
     os.makedirs(work, exist_ok=True)
     log = osp.join(work, 'run.log')
     common = ['train_dataloader.num_workers=1', 'train_dataloader.persistent_workers=False',
@@ -184,7 +185,7 @@ def run(photo_set: str, name: str, seed: int, args) -> dict:
                 f"{os.environ.get('OMP_NUM_THREADS', 'default')} threads",
         date=datetime.date.today().isoformat())
     os.makedirs(osp.join(REPO, records), exist_ok=True)
-    with open(osp.join(REPO, records, run_name(name, seed, it) + '.json'), 'w') as f:
+    with open(osp.join(REPO, records, stem + '.json'), 'w') as f:
         json.dump(record, f, indent=1)
     return record
 
