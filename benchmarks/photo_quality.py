@@ -33,7 +33,7 @@ from collections import namedtuple
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.join(REPO, 'benchmarks'))
 
-from quality import final_losses, git_commit, mean_std, sh  # noqa: E402
+from quality import final_losses, git_commit, mean_std, run_name, sh  # noqa: E402
 
 M2F = 'configs/mask2former/mask2former_effnet-lite0_tiny_coco128.py'
 WISH = 'configs/wish/wish_effnet-lite0_tiny_coco128_hetero_oracle.py'
@@ -130,16 +130,10 @@ def sha256(path: str) -> str:
         return hashlib.sha256(f.read()).hexdigest()
 
 
-def run_name(name: str, seed: int, iters: int) -> str:
-    """A run's folder and record name; a schedule other than the default is named, so
-    that runs of two schedules never overwrite or resume each other."""
-    return f'{name}_seed{seed}' + ('' if iters == ITERS else f'_iters{iters}')
-
-
 def run(photo_set: str, name: str, seed: int, args) -> dict:
     data, source, records, rows = SETS[photo_set]
     row = rows[name]
-    stem = run_name(name, seed, args.iters)
+    stem = run_name(name, seed, args.iters, ITERS)
     work = osp.join(args.out, photo_set, stem)
     os.makedirs(work, exist_ok=True)
     log = osp.join(work, 'run.log')

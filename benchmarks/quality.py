@@ -47,6 +47,7 @@ COSTS = dict(tag=1, point=6, box=12)
 NUM_TRAIN = 400
 BUDGET = NUM_TRAIN * COSTS['tag']  # the paper's Table 3: every image tagged
 INFERENCE_ONLY = ('sam_decoder_inference', 'sam_decoder_inference_raw')
+ITERS = 1500  # the schedule every committed table row uses
 THREADS = '2'
 BACKBONE = osp.join('work_dirs', 'backbone', 'resnet18_shapes.pth')
 SAM = osp.join('checkpoints', 'sam_tiny_shapes.pth')
@@ -113,6 +114,12 @@ def rows_table():
                                   'oracle, ablation: no prompt head (hetero labels)'),
         'oracle_fixed_candidate': (ORACLE, hetero, ['model.panoptic_head.fixed_candidate=0'],
                                    'oracle, ablation: fixed candidate 0 (hetero labels)'),
+        'oracle_no_self_enhancement': (ORACLE, hetero, ['model.self_enhancement=None'],
+                                       'oracle, ablation: no self-enhancement (hetero labels)'),
+        'oracle_budget_boxes': (ORACLE, dict(box=BUDGET // COSTS['box']), [],
+                                f'oracle, budget {BUDGET}: boxes only'),
+        'oracle_budget_mix': (ORACLE, dict(tag=half, box=half // COSTS['box']), [],
+                              f'oracle, budget {BUDGET}: half tags, half boxes'),
         'oracle_plain_box': (ORACLE, dict(box=NUM_TRAIN), ['model.teacher.ambiguity=False'],
                              'WISH + oracle without ambiguity (the true mask 3 times), boxes'),
         'oracle_plain_point': (ORACLE, dict(point=NUM_TRAIN), ['model.teacher.ambiguity=False'],
@@ -254,13 +261,20 @@ def backbone_options(args, config=None):
             'optim_wrapper.paramwise_cfg.custom_keys.backbone.lr_mult=0.1']
 
 
+def run_name(name: str, seed: int, iters: int, default: int = ITERS) -> str:
+    """A run's folder and record name; a schedule other than ``default`` is named, so
+    that runs of two schedules never overwrite or resume each other."""
+    return f'{name}_seed{seed}' + ('' if iters == default else f'_iters{iters}')
+
+
 def run_row(name, seed, args):
     config, counts, options, _, kind = rows_table()[name]
     if kind == 'ceiling':
         return run_ceiling(name, seed, args)
-    work = osp.join(args.out, f'{name}_seed{seed}')
+    work = osp.join(args.out, run_name(name, seed, args.iters))
     # an inference-only switch tests the hetero row's checkpoint
-    trained = osp.join(args.out, f'hetero_seed{seed}') if name in INFERENCE_ONLY else work
+    trained = (osp.join(args.out, run_name('hetero', seed, args.iters))
+               if name in INFERENCE_ONLY else work)
     os.makedirs(work, exist_ok=True)
     log = osp.join(work, 'run.log')
     common = ['train_dataloader.num_workers=1', 'val_dataloader.num_workers=1',
@@ -328,7 +342,8 @@ def run_ceiling(name, seed, args):
 
 def tested(name, seed, args):
     """The row's test metrics, or None when it was not tested yet."""
-    found = glob.glob(osp.join(args.out, f'{name}_seed{seed}', 'test', '*', '*.json'))
+    found = glob.glob(osp.join(args.out, run_name(name, seed, args.iters), 'test', '*',
+                               '*.json'))
     if not found:
         return None
     latest = max(found, key=osp.getmtime)
@@ -396,19 +411,21 @@ def write_record(result, args, train_opts, counts, work, commit):
     record.pop('metrics_file', None)
     folder = osp.join(REPO, RECORDS)
     os.makedirs(folder, exist_ok=True)
-    path = osp.join(folder, f"{result['row']}_seed{result['seed']}.json")
+    path = osp.join(folder, run_name(result['row'], result['seed'], record['iters'] or ITERS)
+                    + '.json')
     with open(path, 'w') as f:
         json.dump(record, f, indent=1)
     return path
 
 
-def load_records(folder=None, weak_path=WEAK_PATH):
-    """The committed records of one weak path (runs of an older one never mix in)."""
+def load_records(folder=None, weak_path=WEAK_PATH, iters=ITERS):
+    """The committed records of one weak path and one schedule (runs of an older weak
+    path or of another ``--iters`` never mix in; ceilings train nothing and always do)."""
     out = []
     for path in sorted(glob.glob(osp.join(folder or osp.join(REPO, RECORDS), '*.json'))):
         with open(path) as f:
             record = json.load(f)
-        if record.get('weak_path') == weak_path:
+        if record.get('weak_path') == weak_path and record.get('iters') in (iters, 0):
             out.append(record)
     return out
 
@@ -517,7 +534,11 @@ def write_docs(records, docs=None) -> str:
 BUDGET_SERIES = dict(tags=('tag', 'budget_tags_half'),
                      boxes=('budget_boxes', 'budget_boxes_half', 'box'),
                      mix=('budget_mix', 'budget_mix_half'))
-BUDGET_ROWS = {n for names in BUDGET_SERIES.values() for n in names} - {'tag', 'box'}
+# the oracle's series at the full budget, drawn dashed in its small-SAM twin's colour
+ORACLE_SERIES = dict(tags=('oracle_tag',), boxes=('oracle_budget_boxes', 'oracle_box'),
+                     mix=('oracle_budget_mix',))
+BUDGET_ROWS = {n for series in (BUDGET_SERIES, ORACLE_SERIES) for names in series.values()
+               for n in names} - {'tag', 'box', 'oracle_tag', 'oracle_box'}
 
 
 def plot(results, path):
@@ -527,19 +548,23 @@ def plot(results, path):
     table = rows_table()
     fig, ax = plt.subplots(figsize=(5, 3.5))
     drawn = False
-    for label, names in BUDGET_SERIES.items():
-        pts = []
-        for n in names:
-            aps = [r['mask_ap'] for r in results if r['row'] == n]
-            if aps:
-                std = statistics.stdev(aps) if len(aps) > 1 else 0.0
-                pts.append((budget_of(table[n][1]), statistics.mean(aps), std))
-        if pts:
-            pts.sort()
-            # error bars: the sample std over seeds (none for a single seed)
-            ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts],
-                        fmt='o-', capsize=3, label=label)
-            drawn = True
+    for i, label in enumerate(BUDGET_SERIES):
+        for series, fmt, name in ((BUDGET_SERIES, 'o-', label),
+                                  (ORACLE_SERIES, 's--', f'{label}, oracle')):
+            pts = []
+            for n in series[label]:
+                aps = [r['mask_ap'] for r in results if r['row'] == n]
+                if aps:
+                    std = statistics.stdev(aps) if len(aps) > 1 else 0.0
+                    pts.append((budget_of(table[n][1]), statistics.mean(aps), std))
+            # an oracle series is drawn once it has a point at an equal budget
+            if pts and (series is BUDGET_SERIES or min(pts)[0] <= BUDGET):
+                pts.sort()
+                # error bars: the sample std over seeds (none for a single seed)
+                ax.errorbar([p[0] for p in pts], [p[1] for p in pts],
+                            yerr=[p[2] for p in pts], fmt=fmt, capsize=3, label=name,
+                            color=f'C{i}')
+                drawn = True
     if not drawn:
         return None
     ax.set_xscale('log')

@@ -70,5 +70,6 @@ def test_docs_table_is_replaced_between_the_markers(tmp_path, monkeypatch):
 
 def test_a_run_of_another_schedule_has_its_own_folder_and_record():
     # the default schedule keeps the names of the records already committed
-    assert photo_quality.run_name('masks', 2, photo_quality.ITERS) == 'masks_seed2'
-    assert photo_quality.run_name('masks', 2, 1000) == 'masks_seed2_iters1000'
+    assert photo_quality.run_name('masks', 2, 500, 500) == 'masks_seed2'
+    assert photo_quality.run_name('masks', 2, 1000, 500) == 'masks_seed2_iters1000'
+    assert photo_quality.run_name('masks', 2, 1500, 500) == 'masks_seed2_iters1500'

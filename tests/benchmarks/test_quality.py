@@ -23,6 +23,40 @@ def test_equal_budget_rows_spend_the_tag_budget():
     mix = rows['budget_mix'][1]
     assert mix['tag'] == budget // 2 and mix['box'] == budget // 2 // 12
     assert quality.budget_of(rows['budget_mix_half'][1]) <= budget // 2
+    # the oracle's equal-budget rows label the same images as their small-SAM twins
+    for name in ('budget_boxes', 'budget_mix'):
+        assert rows[f'oracle_{name}'].counts == rows[name].counts
+        assert rows[f'oracle_{name}'].config == quality.ORACLE != rows[name].config
+
+
+def test_a_run_of_another_schedule_has_its_own_folder_and_record():
+    assert quality.run_name('hetero', 1, quality.ITERS) == 'hetero_seed1'
+    assert quality.run_name('hetero', 1, 500) == 'hetero_seed1_iters500'
+
+
+def test_the_budget_plot_draws_the_oracle_beside_the_small_sam(tmp_path, monkeypatch):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    drawn = {}
+    save = plt.Figure.savefig
+
+    def keep(fig, path, **kw):
+        for bars in fig.axes[0].containers:
+            line = bars.lines[0]
+            drawn[bars.get_label()] = (list(line.get_xdata()), list(line.get_ydata()))
+        return save(fig, path, **kw)
+
+    records = [dict(row=row, seed=seed, mask_ap=ap) for row, seed, ap in (
+        ('tag', 0, 0.1), ('tag', 1, 0.2), ('budget_boxes', 0, 0.11), ('box', 0, 0.3),
+        ('oracle_tag', 0, 0.12), ('oracle_box', 0, 0.4), ('oracle_budget_mix', 0, 0.2))]
+    monkeypatch.setattr(plt.Figure, 'savefig', keep)
+    assert quality.plot(records, str(tmp_path / 'budget.png'))
+    assert drawn['tags'] == ([400], [pytest.approx(0.15)])
+    assert drawn['boxes'] == ([396, 4800], [0.11, 0.3])
+    assert drawn['tags, oracle'] == ([400], [0.12]) and drawn['mix, oracle'] == ([392], [0.2])
+    # the oracle's boxes have no equal-budget point yet: a lone full-label point is no series
+    assert 'boxes, oracle' not in drawn and 'mix' not in drawn
 
 
 def test_summary_ratios_come_from_the_runs():
@@ -42,9 +76,9 @@ def test_records_accumulate_and_old_weak_paths_stay_apart(tmp_path):
     weak path's record out; the old one is readable on its own."""
     import json
 
-    def record(row, seed, ap, weak_path=quality.WEAK_PATH, **kw):
+    def record(row, seed, ap, weak_path=quality.WEAK_PATH, iters=quality.ITERS, **kw):
         rec = dict(row=row, seed=seed, mask_ap=ap, mask_ap50=ap + 0.2, mask_ap75=ap - 0.1,
-                   weak_path=weak_path, **kw)
+                   weak_path=weak_path, iters=iters, **kw)
         (tmp_path / f'{row}_seed{seed}_{weak_path}.json').write_text(json.dumps(rec))
 
     for seed, ap in enumerate((0.30, 0.32, 0.34)):
@@ -52,14 +86,22 @@ def test_records_accumulate_and_old_weak_paths_stay_apart(tmp_path):
     for seed, ap in enumerate((0.27, 0.30, 0.30)):
         record('oracle_box', seed, ap, final_losses=dict(loss_prompt=0.01 * (seed + 1)))
     record('oracle_box', 3, 0.05, weak_path=1)
+    # another schedule's run is kept apart as an older weak path's is; ceilings train nothing
+    record('oracle_box', 4, 0.05, iters=quality.ITERS // 3)
+    record('ceiling_box', 0, 0.6, iters=0)
     records = quality.load_records(str(tmp_path))
-    assert len(records) == 6 and all(r['weak_path'] == quality.WEAK_PATH for r in records)
+    assert sorted(r['row'] for r in records) == ['baseline'] * 3 + ['ceiling_box'] + [
+        'oracle_box'] * 3
+    assert all(r['weak_path'] == quality.WEAK_PATH for r in records)
+    records = [r for r in records if r['row'] != 'ceiling_box']
     text = quality.summarise(records)
     row = [line for line in text.splitlines() if line.startswith('| WISH + oracle teacher, boxes')]
     # mean 0.29; deviations -0.02, 0.01, 0.01: std sqrt(0.0006 / 2) = 0.0173; 0.29 / 0.32
     assert row == ['| WISH + oracle teacher, boxes | box 400 | 4800 | 3 | 0.290 +- 0.017 | '
                    '0.270, 0.300, 0.300 | 0.490 | 0.190 | 0.906 | 0.020 +- 0.010 |']
     assert len(quality.load_records(str(tmp_path), weak_path=1)) == 1
+    assert [r['seed'] for r in quality.load_records(str(tmp_path), iters=quality.ITERS // 3)
+            if r['row'] == 'oracle_box'] == [4]
 
 
 def test_pretrained_backbone_options_load_into_the_tiny_config(tmp_path):

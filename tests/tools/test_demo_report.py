@@ -54,10 +54,10 @@ def test_reference_reads_the_rows_records(tmp_path):
     for seed, ap in ((0, 0.30), (1, 0.32), (2, 0.34)):
         (tmp_path / f'demo_masks_seed{seed}.json').write_text(json.dumps(
             dict(row='demo_masks', seed=seed, mask_ap=ap, what='masks', date='2026-12-04',
-                 weak_path=2)))
+                 iters=1500, weak_path=2)))
     # a run of the old weak path never mixes into the reference
     (tmp_path / 'demo_masks_seed3.json').write_text(json.dumps(
-        dict(row='demo_masks', seed=3, mask_ap=0.9, what='masks', weak_path=1)))
+        dict(row='demo_masks', seed=3, mask_ap=0.9, what='masks', weak_path=1, iters=1500)))
     ref = demo_report.reference('demo_masks', str(tmp_path))
     assert ref['mean'] == pytest.approx(0.32) and ref['std'] == pytest.approx(0.02)
     assert ref['seeds'] == [0, 1, 2]
