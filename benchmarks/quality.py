@@ -132,6 +132,10 @@ def rows_table():
                                   ['model.panoptic_head.candidate_iou_margin=0.1'],
                                   'WISH + oracle teacher, boxes, minimum over candidates '
                                   'within 0.1 of the best IoU score'),
+        'oracle_hetero_iou_margin': (ORACLE, hetero,
+                                     ['model.panoptic_head.candidate_iou_margin=0.1'],
+                                     'WISH + oracle teacher, a third each, minimum over '
+                                     'candidates within 0.1 of the best IoU score'),
         'box_iou_margin': (WISH, dict(box=NUM_TRAIN),
                            ['model.panoptic_head.candidate_iou_margin=0.1'],
                            'WISH, boxes, minimum over candidates within 0.1 of the best '
