@@ -33,7 +33,7 @@ from collections import namedtuple
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.join(REPO, 'benchmarks'))
 
-from quality import final_losses, git_commit, mean_std, run_name, sh  # noqa: E402
+from quality import final_losses, git_commit, mean_std, run_name, schedule_options, sh  # noqa: E402
 
 M2F = 'configs/mask2former/mask2former_effnet-lite0_tiny_coco128.py'
 WISH = 'configs/wish/wish_effnet-lite0_tiny_coco128_hetero_oracle.py'
@@ -146,17 +146,14 @@ def run(photo_set: str, name: str, seed: int, args) -> dict:
     warmups = [] if row.teacher is None else [
         f'model.pseudo_point_warmup={it // 5}', f'model.self_enhancement.warmup_iters={it // 3}']
     train_opts = common + warmups + list(row.options) + [
-        f'train_dataloader.dataset.ann_file=annotations/{row.ann}',
-        f'train_cfg.max_iters={it}', f'train_cfg.val_interval={it}',
-        f'param_scheduler.end={it}', f'param_scheduler.milestones=[{it * 8 // 10}]',
-        f'default_hooks.checkpoint.interval={it}']
+        f'train_dataloader.dataset.ann_file=annotations/{row.ann}'] + schedule_options(it)
     commit = git_commit()
     ckpt = osp.join(work, f'iter_{it}.pth')
     if not osp.isfile(ckpt):
         sh([sys.executable, 'tools/train.py', row.config, '--work-dir', work, '--resume',
             '--cfg-options'] + train_opts, log)
     sh([sys.executable, 'tools/test.py', row.config, ckpt, '--work-dir',
-        osp.join(work, 'test'), '--cfg-options'] + common, log)
+        osp.join(work, 'test'), '--cfg-options'] + common + list(row.options), log)
     latest = max(glob.glob(osp.join(work, 'test', '*', '*.json')), key=osp.getmtime)
     with open(latest) as f:
         m = json.load(f)

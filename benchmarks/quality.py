@@ -271,6 +271,14 @@ def run_name(name: str, seed: int, iters: int, default: int = ITERS) -> str:
     return f'{name}_seed{seed}' + ('' if iters == default else f'_iters{iters}')
 
 
+def schedule_options(iters: int) -> list:
+    """``--cfg-options`` that train for ``iters`` iterations, the step down at 80 %, one
+    validation and one checkpoint at the end."""
+    return [f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
+            f'param_scheduler.end={iters}', f'param_scheduler.milestones=[{iters * 8 // 10}]',
+            f'default_hooks.checkpoint.interval={iters}']
+
+
 def run_row(name, seed, args):
     config, counts, options, _, kind = rows_table()[name]
     if kind == 'ceiling':
@@ -283,10 +291,8 @@ def run_row(name, seed, args):
     log = osp.join(work, 'run.log')
     common = ['train_dataloader.num_workers=1', 'val_dataloader.num_workers=1',
               'test_dataloader.num_workers=1', f'randomness.seed={seed}']
-    train_opts = list(options) + common + backbone_options(args, config) + [
-        f'train_cfg.max_iters={args.iters}', f'train_cfg.val_interval={args.iters}',
-        f'param_scheduler.end={args.iters}', f'param_scheduler.milestones=[{args.iters * 8 // 10}]',
-        f'default_hooks.checkpoint.interval={args.iters}']
+    train_opts = (list(options) + common + backbone_options(args, config)
+                  + schedule_options(args.iters))
     if counts:
         ann = ann_name(counts) if kind == 'train' else sam_label_name(ann_name(counts))
         train_opts.append(f'train_dataloader.dataset.ann_file=annotations/{ann}')

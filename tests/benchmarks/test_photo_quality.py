@@ -73,3 +73,38 @@ def test_a_run_of_another_schedule_has_its_own_folder_and_record():
     assert photo_quality.run_name('masks', 2, 500, 500) == 'masks_seed2'
     assert photo_quality.run_name('masks', 2, 1000, 500) == 'masks_seed2_iters1000'
     assert photo_quality.run_name('masks', 2, 1500, 500) == 'masks_seed2_iters1500'
+
+
+def test_a_row_trains_and_tests_with_its_options(tmp_path, monkeypatch):
+    """``run`` with the trainer and tester stubbed: the row's options reach both steps, the
+    schedule reaches training, and the record is named by its schedule."""
+    import argparse
+    ann = tmp_path / 'data' / 'tools' / 'annotations'
+    ann.mkdir(parents=True)
+    for name in ('instances_train_box.json', 'instances_val.json'):
+        (ann / name).write_text(json.dumps(dict(images=[{}, {}], annotations=[{}])))
+    calls = []
+
+    def sh(cmd, log):
+        calls.append(cmd)
+        if 'tools/test.py' in cmd:
+            out = tmp_path / 'work' / 'tools' / 'oracle_box_iou_margin_seed1_iters20' / 'test'
+            (out / 'run').mkdir(parents=True)
+            (out / 'run' / 'm.json').write_text(json.dumps(
+                {'coco/segm_mAP': 0.1, 'coco/segm_mAP_50': 0.2, 'coco/segm_mAP_75': 0.05,
+                 'coco/bbox_mAP': 0.12}))
+
+    monkeypatch.setattr(photo_quality, 'REPO', str(tmp_path))
+    monkeypatch.setattr(photo_quality, 'sh', sh)
+    monkeypatch.setattr(photo_quality, 'git_commit', lambda: 'abc')
+    args = argparse.Namespace(out=str(tmp_path / 'work'), iters=20)
+    record = photo_quality.run('tools', 'oracle_box_iou_margin', 1, args)
+    train, test = calls
+    assert 'tools/train.py' in train and 'tools/test.py' in test
+    for cmd in (train, test):
+        assert photo_quality.MARGIN[0] in cmd and 'randomness.seed=1' in cmd
+    assert 'train_cfg.max_iters=20' in train and 'param_scheduler.milestones=[16]' in train
+    assert 'model.pseudo_point_warmup=4' in train
+    assert record['mask_ap'] == 0.1 and record['num_train'] == 2 and record['iters'] == 20
+    saved = tmp_path / 'benchmarks' / 'results' / 'photos' / 'tools'
+    assert json.loads((saved / 'oracle_box_iou_margin_seed1_iters20.json').read_text()) == record
