@@ -114,6 +114,11 @@ SETS['tools'] = PhotoSet(
             'best IoU score', 'oracle', MARGIN)
            for kind, what in (('box', 'boxes'), ('point', 'points'), ('tag', 'tags'),
                               ('hetero', 'a third each (301 tag, 300 point, 300 box)'))},
+        # the shapes' two mends for tags: L_cam pooled by LSE, one pseudo target per object
+        'oracle_tag_lse_nms_iou_margin': Row(
+            TOOLS_WISH, 'instances_train_tag.json', 'WISH + oracle teacher, tags, L_cam with '
+            'LSE pooling, pseudo instances de-duplicated (NMS 0.5), IoU margin 0.1', 'oracle',
+            MARGIN + ['model.cam_neck.pool=lse', 'model.pseudo_nms_iou=0.5']),
     })
 ROWS = SETS['coco128'].rows
 
