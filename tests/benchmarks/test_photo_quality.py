@@ -46,8 +46,11 @@ def test_each_set_has_its_own_rows_and_records():
     # the set with tags to learn from: every label kind, each with the R50 default
     assert {r.ann for r in sets['tools'].rows.values()} == {
         f'instances_train{k}.json' for k in ('', '_box', '_point', '_tag', '_hetero')}
-    assert all(r.options == photo_quality.MARGIN for r in sets['tools'].rows.values()
+    assert all(r.options[:1] == photo_quality.MARGIN for r in sets['tools'].rows.values()
                if r.teacher)
+    mended = sets['tools'].rows['oracle_tag_lse_nms_iou_margin']
+    assert mended.ann == sets['tools'].rows['oracle_tag_iou_margin'].ann
+    assert mended.options[1:] == ['model.cam_neck.pool=lse', 'model.pseudo_nms_iou=0.5']
     assert len({s.records for s in sets.values()}) == len(sets)
     for photo_set in sets.values():
         for row in photo_set.rows.values():
