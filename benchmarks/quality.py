@@ -544,7 +544,8 @@ def write_docs(records, docs=None) -> str:
 BUDGET_SERIES = dict(tags=('tag', 'budget_tags_half'),
                      boxes=('budget_boxes', 'budget_boxes_half', 'box'),
                      mix=('budget_mix', 'budget_mix_half'))
-# the oracle's series at the full budget, drawn dashed in its small-SAM twin's colour
+# the oracle's series (the equal budget, and every image labelled), dashed in its small-SAM
+# twin's colour
 ORACLE_SERIES = dict(tags=('oracle_tag',), boxes=('oracle_budget_boxes', 'oracle_box'),
                      mix=('oracle_budget_mix',))
 BUDGET_ROWS = {n for series in (BUDGET_SERIES, ORACLE_SERIES) for names in series.values()
