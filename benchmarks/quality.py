@@ -624,7 +624,10 @@ def main(argv=None):
         args.backbone = osp.abspath(args.backbone)
     os.makedirs(args.out, exist_ok=True)
     if args.summarise_only:
-        records = load_records()
+        # the docs hold the table of the default schedule; another is summarised apart
+        if args.write_docs and args.iters != ITERS:
+            p.error(f'--write-docs writes the table of --iters {ITERS} only')
+        records = load_records(iters=args.iters)
         if args.write_docs:
             print(f'rewrote the table in {write_docs(records)}')
         return report(records, args)

@@ -102,6 +102,10 @@ def test_records_accumulate_and_old_weak_paths_stay_apart(tmp_path):
     assert len(quality.load_records(str(tmp_path), weak_path=1)) == 1
     assert [r['seed'] for r in quality.load_records(str(tmp_path), iters=quality.ITERS // 3)
             if r['row'] == 'oracle_box'] == [4]
+    # the summary of another schedule is printed, never written over the docs' table
+    with pytest.raises(SystemExit):
+        quality.main(['--summarise-only', '--write-docs', '--iters', str(quality.ITERS // 3),
+                      '--out', str(tmp_path / 'out')])
 
 
 def test_pretrained_backbone_options_load_into_the_tiny_config(tmp_path):
