@@ -49,7 +49,8 @@ def test_the_budget_plot_draws_the_oracle_beside_the_small_sam(tmp_path, monkeyp
 
     records = [dict(row=row, seed=seed, mask_ap=ap) for row, seed, ap in (
         ('tag', 0, 0.1), ('tag', 1, 0.2), ('budget_boxes', 0, 0.11), ('box', 0, 0.3),
-        ('oracle_tag', 0, 0.12), ('oracle_box', 0, 0.4), ('oracle_budget_mix', 0, 0.2))]
+        ('oracle_tag_iou_margin', 0, 0.12), ('oracle_box_iou_margin', 0, 0.4),
+        ('oracle_budget_mix', 0, 0.2))]
     monkeypatch.setattr(plt.Figure, 'savefig', keep)
     assert quality.plot(records, str(tmp_path / 'budget.png'))
     assert drawn['tags'] == ([400], [pytest.approx(0.15)])
