@@ -128,6 +128,11 @@ def rows_table():
         'oracle_tag_iou_margin': (ORACLE, dict(tag=NUM_TRAIN), [MARGIN],
                                   'WISH + oracle teacher, tags, minimum over candidates within '
                                   '0.1 of the best IoU score'),
+        'oracle_tag_lse_nms_iou_margin': (
+            ORACLE, dict(tag=NUM_TRAIN),
+            [MARGIN, 'model.cam_neck.pool=lse', 'model.pseudo_nms_iou=0.5'],
+            'WISH + oracle teacher, tags, trusted candidates, LSE pooling, pseudo instances '
+            'de-duplicated (NMS 0.5)'),
         'oracle_point_iou_margin': (ORACLE, dict(point=NUM_TRAIN), [MARGIN],
                                     'WISH + oracle teacher, points, minimum over candidates '
                                     'within 0.1 of the best IoU score'),
