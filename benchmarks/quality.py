@@ -517,12 +517,13 @@ def summarise(results, args=None):
 def backbone_marks(records):
     """A letter for each seed trained from another re-make of the shared pretrained
     backbone, and the legend under the table. The backbone is re-made on each new
-    machine and its bits differ between CPUs; the one most records used goes unmarked."""
+    machine and its bits differ between CPUs; the first one used goes unmarked, so that
+    a seed keeps its mark however the records accumulate."""
     dates = {}
     for r in records:
         if r.get('backbone_sha256') and r.get('backbone') != DEMO_BACKBONE:
             dates.setdefault(r['backbone_sha256'], []).append(r.get('date', ''))
-    ordered = sorted(dates, key=lambda sha: (-len(dates[sha]), min(dates[sha]), sha))
+    ordered = sorted(dates, key=lambda sha: (min(dates[sha]), sha))
     if len(ordered) < 2:
         return {}, []
     marks = {sha: chr(ord('b') + i) for i, sha in enumerate(ordered[1:])}

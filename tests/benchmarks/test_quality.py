@@ -187,8 +187,8 @@ def test_write_docs_replaces_the_table_and_keeps_the_prose(tmp_path):
 
 
 def test_seeds_from_another_remade_backbone_are_marked():
-    """The shared backbone is re-made per machine; a seed trained from a re-make other
-    than the one most records used is marked, and the legend names both."""
+    """The shared backbone is re-made per machine; a seed trained from a re-make after
+    the first is marked, and the legend names both."""
     def rec(row, seed, ap, sha, date='2026-12-01'):
         return dict(row=row, seed=seed, mask_ap=ap, backbone=quality.BACKBONE,
                     backbone_sha256=sha, date=date)
@@ -201,5 +201,11 @@ def test_seeds_from_another_remade_backbone_are_marked():
     assert '| 0.200, 0.250 (b) |' in hetero
     assert lines[-1] == ('(b): a seed trained from the backbone as re-made on 2026-12-04 '
                          f'(sha256 {new[:12]}); unmarked: sha256 {old[:12]}')
+    # once the re-make has trained more seeds than the first, the marks stay where they were
+    more = records + [rec('baseline', s, 0.3, new, '2026-12-05') for s in (2, 3, 4)]
+    lines = quality.summarise(more).splitlines()
+    assert '| 0.200, 0.250 (b) |' in [line for line in lines
+                                      if line.startswith('| WISH, a third each')][0]
+    assert lines[-1].endswith(f'(sha256 {new[:12]}); unmarked: sha256 {old[:12]}')
     # one backbone: no marks and no legend
     assert quality.summarise(records[:3]).splitlines()[-1].startswith('| WISH, a third each')
