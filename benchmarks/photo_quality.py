@@ -33,7 +33,7 @@ from collections import namedtuple
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.join(REPO, 'benchmarks'))
 
-from quality import final_losses, git_commit, mean_std, run_name, schedule_options, sh  # noqa: E402
+from quality import MARGIN, final_losses, git_commit, mean_std, run_name, schedule_options, sh  # noqa: E402
 
 M2F = 'configs/mask2former/mask2former_effnet-lite0_tiny_coco128.py'
 WISH = 'configs/wish/wish_effnet-lite0_tiny_coco128_hetero_oracle.py'
@@ -43,7 +43,6 @@ CAT_WISH = 'configs/wish/wish_effnet-lite0_tiny_feralcat_box_oracle.py'
 CAT_SMALL_SAM = 'configs/wish/wish_effnet-lite0_tiny_feralcat_box_small-sam.py'
 DOCS = osp.join('docs', 'benchmarks.md')
 ITERS = 500  # the photo schedule; another is named in its run's folder and record
-MARGIN = ['model.panoptic_head.candidate_iou_margin=0.1']
 
 # teacher: None (Mask2Former), 'oracle' or 'small SAM'; options: extra cfg-options
 Row = namedtuple('Row', 'config ann what teacher options', defaults=((), ))
@@ -83,12 +82,12 @@ SETS = {
                               'WISH + oracle teacher, boxes', 'oracle'),
             'oracle_box_iou_margin': Row(
                 CAT_WISH, 'instances_train_box.json', 'WISH + oracle teacher, boxes, '
-                'minimum over candidates within 0.1 of the best IoU score', 'oracle', MARGIN),
+                'minimum over candidates within 0.1 of the best IoU score', 'oracle', [MARGIN]),
             'oracle_point': Row(CAT_WISH, 'instances_train_point.json',
                                 'WISH + oracle teacher, points', 'oracle'),
             'oracle_point_iou_margin': Row(
                 CAT_WISH, 'instances_train_point.json', 'WISH + oracle teacher, points, '
-                'minimum over candidates within 0.1 of the best IoU score', 'oracle', MARGIN),
+                'minimum over candidates within 0.1 of the best IoU score', 'oracle', [MARGIN]),
             'small_sam_box': Row(CAT_SMALL_SAM, 'instances_train_box.json',
                                  "WISH + the shapes' small SAM (never saw a photo), boxes",
                                  'small SAM'),
@@ -111,14 +110,14 @@ SETS['tools'] = PhotoSet(
         **{f'oracle_{kind}_iou_margin': Row(
             TOOLS_WISH, f'instances_train_{kind}.json',
             f'WISH + oracle teacher, {what}, minimum over candidates within 0.1 of the '
-            'best IoU score', 'oracle', MARGIN)
+            'best IoU score', 'oracle', [MARGIN])
            for kind, what in (('box', 'boxes'), ('point', 'points'), ('tag', 'tags'),
                               ('hetero', 'a third each (301 tag, 300 point, 300 box)'))},
         # the shapes' two mends for tags: L_cam pooled by LSE, one pseudo target per object
         'oracle_tag_lse_nms_iou_margin': Row(
             TOOLS_WISH, 'instances_train_tag.json', 'WISH + oracle teacher, tags, L_cam with '
             'LSE pooling, pseudo instances de-duplicated (NMS 0.5), IoU margin 0.1', 'oracle',
-            MARGIN + ['model.cam_neck.pool=lse', 'model.pseudo_nms_iou=0.5']),
+            [MARGIN, 'model.cam_neck.pool=lse', 'model.pseudo_nms_iou=0.5']),
     })
 ROWS = SETS['coco128'].rows
 

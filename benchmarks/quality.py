@@ -572,8 +572,9 @@ BUDGET_SERIES = dict(tags=('tag', 'budget_tags_half'),
 ORACLE_SERIES = dict(tags=('oracle_tag_iou_margin',),
                      boxes=('oracle_budget_boxes', 'oracle_box_iou_margin'),
                      mix=('oracle_budget_mix',))
+# the series' rows that leave images unlabelled (not the rows with every image labelled)
 BUDGET_ROWS = {n for series in (BUDGET_SERIES, ORACLE_SERIES) for names in series.values()
-               for n in names} - {'tag', 'box', 'oracle_tag_iou_margin', 'oracle_box_iou_margin'}
+               for n in names if sum(rows_table()[n].counts.values()) < NUM_TRAIN}
 
 
 def plot(results, path):

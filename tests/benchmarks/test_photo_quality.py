@@ -42,11 +42,11 @@ def test_each_set_has_its_own_rows_and_records():
     assert sets['feral_cat'].records != sets['coco128'].records
     for name in ('oracle_box_iou_margin', 'oracle_point_iou_margin'):
         margin, plain = sets['feral_cat'].rows[name], sets['feral_cat'].rows[name[:-11]]
-        assert margin.options == photo_quality.MARGIN and margin.ann == plain.ann
+        assert margin.options == [photo_quality.MARGIN] and margin.ann == plain.ann
     # the set with tags to learn from: every label kind, each with the R50 default
     assert {r.ann for r in sets['tools'].rows.values()} == {
         f'instances_train{k}.json' for k in ('', '_box', '_point', '_tag', '_hetero')}
-    assert all(r.options[:1] == photo_quality.MARGIN for r in sets['tools'].rows.values()
+    assert all(r.options[:1] == [photo_quality.MARGIN] for r in sets['tools'].rows.values()
                if r.teacher)
     mended = sets['tools'].rows['oracle_tag_lse_nms_iou_margin']
     assert mended.ann == sets['tools'].rows['oracle_tag_iou_margin'].ann
@@ -105,7 +105,7 @@ def test_a_row_trains_and_tests_with_its_options(tmp_path, monkeypatch):
     train, test = calls
     assert 'tools/train.py' in train and 'tools/test.py' in test
     for cmd in (train, test):
-        assert photo_quality.MARGIN[0] in cmd and 'randomness.seed=1' in cmd
+        assert photo_quality.MARGIN in cmd and 'randomness.seed=1' in cmd
     assert 'train_cfg.max_iters=20' in train and 'param_scheduler.milestones=[16]' in train
     assert 'model.pseudo_point_warmup=4' in train
     assert record['mask_ap'] == 0.1 and record['num_train'] == 2 and record['iters'] == 20
