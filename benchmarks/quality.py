@@ -46,7 +46,9 @@ WEAK_PATH = 2
 COSTS = dict(tag=1, point=6, box=12)
 NUM_TRAIN = 400
 BUDGET = NUM_TRAIN * COSTS['tag']  # the paper's Table 3: every image tagged
-INFERENCE_ONLY = ('sam_decoder_inference', 'sam_decoder_inference_raw')
+# inference-only rows -> the trained row whose checkpoints they test
+INFERENCE_ONLY = dict(sam_decoder_inference='hetero', sam_decoder_inference_raw='hetero',
+                      oracle_sam_decoder_inference='oracle_hetero_iou_margin')
 ITERS = 1500  # the schedule every committed table row uses
 # the adaptive minimum over the candidates within 0.1 of the best IoU score (the R50 default)
 MARGIN = 'model.panoptic_head.candidate_iou_margin=0.1'
@@ -139,6 +141,11 @@ def rows_table():
         'oracle_no_prompt_head_iou_margin': (
             ORACLE, hetero, [MARGIN, 'model.panoptic_head.loss_prompt=None'],
             'oracle, trusted candidates, ablation: no prompt head (hetero labels)'),
+        # the student taught by the oracle, its predicted latents decoded by the small
+        # SAM whose prompt encoder made its targets (the oracle has no decoder)
+        'oracle_sam_decoder_inference': (
+            ORACLE, hetero, [MARGIN, 'model.sam_decoder_inference=box'],
+            'oracle, trusted candidates, ablation: SAM-decoder inference (hetero labels)'),
         'oracle_no_self_enhancement_iou_margin': (
             ORACLE, hetero, [MARGIN, 'model.self_enhancement=None'],
             'oracle, trusted candidates, ablation: no self-enhancement (hetero labels)'),
@@ -306,8 +313,8 @@ def run_row(name, seed, args):
     if kind == 'ceiling':
         return run_ceiling(name, seed, args)
     work = osp.join(args.out, run_name(name, seed, args.iters))
-    # an inference-only switch tests the hetero row's checkpoint
-    trained = (osp.join(args.out, run_name('hetero', seed, args.iters))
+    # an inference-only switch tests its trained row's checkpoint
+    trained = (osp.join(args.out, run_name(INFERENCE_ONLY[name], seed, args.iters))
                if name in INFERENCE_ONLY else work)
     os.makedirs(work, exist_ok=True)
     log = osp.join(work, 'run.log')
@@ -322,7 +329,8 @@ def run_row(name, seed, args):
     commit = git_commit()  # of the code that trains (the record is written after the test)
     if not osp.isfile(ckpt):
         if name in INFERENCE_ONLY:
-            raise RuntimeError(f'{name} needs the hetero row trained first ({ckpt})')
+            raise RuntimeError(f'{name} needs the {INFERENCE_ONLY[name]} row trained first '
+                               f'({ckpt})')
         sh([sys.executable, 'tools/train.py', config, '--work-dir', work, '--resume',
             '--cfg-options'] + train_opts, log)
     sh([sys.executable, 'tools/test.py', config, ckpt, '--work-dir', osp.join(work, 'test'),

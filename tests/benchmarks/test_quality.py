@@ -139,8 +139,13 @@ def test_missing_backbone_other_than_the_default_is_refused(tmp_path):
 
 def test_decoder_ablation_rows_reuse_the_hetero_checkpoint():
     rows = quality.rows_table()
-    for name in quality.INFERENCE_ONLY:
-        assert rows[name][1] == rows['hetero'][1] and rows[name][0] == rows['hetero'][0]
+    assert quality.INFERENCE_ONLY['oracle_sam_decoder_inference'] == 'oracle_hetero_iou_margin'
+    for name, trained in quality.INFERENCE_ONLY.items():
+        # the checkpoint's labels, config and training options, plus the decoder switch
+        assert rows[name].counts == rows[trained].counts == rows['hetero'].counts
+        assert rows[name].config == rows[trained].config
+        assert set(rows[trained].options) < set(rows[name].options)
+        assert 'model.sam_decoder_inference=box' in rows[name].options
     assert 'model.restore_latent_means=False' in rows['sam_decoder_inference_raw'][2]
 
 
