@@ -580,9 +580,17 @@ BUDGET_SERIES = dict(tags=('tag', 'budget_tags_half'),
 ORACLE_SERIES = dict(tags=('oracle_tag_iou_margin',),
                      boxes=('oracle_budget_boxes', 'oracle_box_iou_margin'),
                      mix=('oracle_budget_mix',))
-# the series' rows that leave images unlabelled (not the rows with every image labelled)
-BUDGET_ROWS = {n for series in (BUDGET_SERIES, ORACLE_SERIES) for names in series.values()
-               for n in names if sum(rows_table()[n].counts.values()) < NUM_TRAIN}
+
+
+def budget_rows() -> set:
+    """The series' rows that leave images unlabelled (not those with every image
+    labelled)."""
+    table = rows_table()
+    return {n for series in (BUDGET_SERIES, ORACLE_SERIES) for names in series.values()
+            for n in names if sum(table[n].counts.values()) < NUM_TRAIN}
+
+
+BUDGET_ROWS = budget_rows()
 
 
 def plot(results, path):

@@ -137,7 +137,7 @@ def test_missing_backbone_other_than_the_default_is_refused(tmp_path):
     quality.ensure_backbone(argparse.Namespace(backbone='scratch', out=str(tmp_path)))
 
 
-def test_decoder_ablation_rows_reuse_the_hetero_checkpoint():
+def test_decoder_ablation_rows_reuse_their_trained_rows_checkpoints():
     rows = quality.rows_table()
     assert quality.INFERENCE_ONLY['oracle_sam_decoder_inference'] == 'oracle_hetero_iou_margin'
     for name, trained in quality.INFERENCE_ONLY.items():
