@@ -95,6 +95,7 @@ SETS = {
 }
 TOOLS_M2F = 'configs/mask2former/mask2former_effnet-lite0_tiny_tools.py'
 TOOLS_WISH = 'configs/wish/wish_effnet-lite0_tiny_tools_hetero_oracle.py'
+TOOLS_SMALL_SAM = 'configs/wish/wish_effnet-lite0_tiny_tools_box_small-sam.py'
 # the R50 configs' default (docs/method.md) on every WISH row: the plain minimum's failure
 # on touching objects is shown on the cats
 SETS['tools'] = PhotoSet(
@@ -118,6 +119,9 @@ SETS['tools'] = PhotoSet(
             TOOLS_WISH, 'instances_train_tag.json', 'WISH + oracle teacher, tags, L_cam with '
             'LSE pooling, pseudo instances de-duplicated (NMS 0.5), IoU margin 0.1', 'oracle',
             [MARGIN, 'model.cam_neck.pool=lse', 'model.pseudo_nms_iou=0.5']),
+        'small_sam_box_iou_margin': Row(
+            TOOLS_SMALL_SAM, 'instances_train_box.json', "WISH + the shapes' small SAM (never "
+            'saw a photo), boxes, IoU margin 0.1', 'small SAM', [MARGIN]),
     })
 ROWS = SETS['coco128'].rows
 

@@ -51,6 +51,11 @@ def test_each_set_has_its_own_rows_and_records():
     mended = sets['tools'].rows['oracle_tag_lse_nms_iou_margin']
     assert mended.ann == sets['tools'].rows['oracle_tag_iou_margin'].ann
     assert mended.options[1:] == ['model.cam_neck.pool=lse', 'model.pseudo_nms_iou=0.5']
+    # the wrong teacher's row differs from the oracle's box row in its teacher alone
+    wrong, box = sets['tools'].rows['small_sam_box_iou_margin'], sets['tools'].rows[
+        'oracle_box_iou_margin']
+    assert (wrong.ann, wrong.options, wrong.teacher) == (box.ann, box.options, 'small SAM')
+    assert 'small-sam' in wrong.config and box.config == photo_quality.TOOLS_WISH
     assert len({s.records for s in sets.values()}) == len(sets)
     for photo_set in sets.values():
         for row in photo_set.rows.values():
