@@ -34,12 +34,37 @@ def auc(pos, neg) -> float:
                  / (len(pos) * len(neg)))
 
 
+def where_points_land(points, point_labels, masks, labels):
+    """Per point (x-y in the masks' pixels), ``'right_class'``, ``'other_class'`` or
+    ``'background'`` by the masks under it; and the indices of the objects that a point
+    of their own class hit."""
+    kinds, hit = [], set()
+    for (px, py), c in zip(points.tolist(), point_labels.tolist()):
+        col = min(max(int(px), 0), masks.shape[2] - 1)
+        row = min(max(int(py), 0), masks.shape[1] - 1)
+        under = [j for j in range(len(masks)) if masks[j, row, col]]
+        right = [j for j in under if labels[j] == c]
+        kinds.append('right_class' if right else 'other_class' if under else 'background')
+        hit.update(right)
+    return kinds, hit
+
+
+def test_scale(cfg):
+    """The keep-ratio ``Resize`` scale of the config's test pipeline (None: none)."""
+    for t in cfg.test_dataloader.dataset.pipeline:
+        if t['type'] == 'Resize' and t.get('keep_ratio', False):
+            return tuple(t['scale'])
+    return None
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('work_dir', help='a training work dir (its config and checkpoint)')
     p.add_argument('--checkpoint', default=None, help='default: the work dir\'s last')
     p.add_argument('--ann', default='data/shapes/annotations/instances_val.json')
     p.add_argument('--img-dir', default='data/shapes/images')
+    p.add_argument('--peak', nargs='+', default=[], metavar='KEY=VALUE',
+                   help="override the CAM neck's peak options, e.g. threshold=0.7")
     args = p.parse_args(argv)
     init_default_scope('mmdet')
     cfg = Config.fromfile(sorted(glob.glob(osp.join(args.work_dir, '*.py')))[0])
@@ -48,8 +73,14 @@ def main(argv=None):
     load_checkpoint(model, ckpt, map_location='cpu', logger='silent')
     model.eval()
     neck = model.cam_neck
+    for kv in args.peak:
+        key, value = kv.split('=', 1)
+        if key not in neck.peak:
+            raise SystemExit(f'error: --peak {kv}: the peak options are {sorted(neck.peak)}')
+        neck.peak[key] = None if value == 'None' else type(neck.peak[key] or 0.0)(value)
     pre = cfg.model.data_preprocessor
     mean, std = (torch.tensor(pre[k]).view(3, 1, 1) for k in ('mean', 'std'))
+    scale = test_scale(cfg)
     coco = COCO(args.ann)
     label_of = {c: i for i, c in enumerate(sorted(coco.getCatIds()))}
     counts = dict(points=0, right_class=0, other_class=0, background=0, objects=0,
@@ -58,6 +89,10 @@ def main(argv=None):
     for img_id in coco.getImgIds():
         info = coco.loadImgs(img_id)[0]
         img = mmcv.imread(osp.join(args.img_dir, info['file_name']), channel_order='rgb')
+        # the CAMs see the image at the scale the model was tested at; points go back
+        factor = 1.0
+        if scale is not None:
+            img, factor = mmcv.imrescale(img, scale, return_scale=True)
         x = ((torch.from_numpy(img).permute(2, 0, 1).float() - mean) / std)[None]
         anns = coco.loadAnns(coco.getAnnIds(imgIds=img_id))
         masks = np.stack([coco.annToMask(a) for a in anns])
@@ -66,15 +101,9 @@ def main(argv=None):
         with torch.no_grad():
             cams = neck(model.backbone(x))
             points, point_labels = neck.pseudo_points(cams, [tags])[0]
-        hit = set()
-        for (px, py), c in zip(points.tolist(), point_labels.tolist()):
-            col = min(max(int(px), 0), masks.shape[2] - 1)
-            row = min(max(int(py), 0), masks.shape[1] - 1)
-            under = [j for j in range(len(anns)) if masks[j, row, col]]
-            right = [j for j in under if labels[j] == c]
-            key = 'right_class' if right else 'other_class' if under else 'background'
+        kinds, hit = where_points_land(points / factor, point_labels, masks, labels)
+        for key in kinds:
             counts[key] += 1
-            hit.update(right)
         counts['points'] += len(points)
         counts['objects'] += len(anns)
         counts['objects_hit'] += len(hit)
