@@ -25,6 +25,7 @@ from scipy.stats import rankdata
 
 import mmwish  # noqa: F401
 from mmwish.models.necks.cam_neck import cam_scores
+from mmwish.teachers.oracle_teacher import OracleTeacher
 
 
 def auc(pos, neg) -> float:
@@ -84,7 +85,7 @@ def main(argv=None):
     coco = COCO(args.ann)
     label_of = {c: i for i, c in enumerate(sorted(coco.getCatIds()))}
     counts = dict(points=0, right_class=0, other_class=0, background=0, objects=0,
-                  objects_hit=0)
+                  objects_hit=0, oracle_right=0)
     tagged, untagged = [], []
     for img_id in coco.getImgIds():
         info = coco.loadImgs(img_id)[0]
@@ -104,6 +105,10 @@ def main(argv=None):
         kinds, hit = where_points_land(points / factor, point_labels, masks, labels)
         for key in kinds:
             counts[key] += 1
+        # the oracle teacher answers a point with the object under it, or the nearest
+        answers = OracleTeacher.objects_at(torch.from_numpy(masks).bool(), points / factor)
+        counts['oracle_right'] += sum(o is not None and labels[o] == c
+                                      for o, c in zip(answers, point_labels.tolist()))
         counts['points'] += len(points)
         counts['objects'] += len(anns)
         counts['objects_hit'] += len(hit)
@@ -116,7 +121,9 @@ def main(argv=None):
           f"images: {counts['right_class'] / n:.3f} on an object of their class, "
           f"{counts['other_class'] / n:.3f} on another class's, "
           f"{counts['background'] / n:.3f} on the background; "
-          f"{counts['objects_hit']}/{counts['objects']} objects hit")
+          f"{counts['objects_hit']}/{counts['objects']} objects hit; "
+          f"{counts['oracle_right'] / n:.3f} answered by the oracle with an object of "
+          'their class')
     t, u = np.array(tagged), np.array(untagged)
     print(f'CAM class score ({neck.pool}): tagged {t[:, 0].mean():.3f}, untagged '
           f'{u[:, 0].mean():.3f}, AUC {auc(t[:, 0], u[:, 0]):.3f}; max: tagged '
