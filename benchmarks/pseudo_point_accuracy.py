@@ -1,13 +1,18 @@
 """Where a trained WISH model's CAM pseudo points land, and how well its CAMs classify.
 
-For each image of a COCO file with masks (the shapes' validation set by default), the
-model's CAM branch is given the image's true tags, exactly as a tag image is at
-training; each pseudo point is then counted as on an object of its class, on an object
-of another class, or on the background. The CAMs' class scores (``cam_scores`` with
+For each image of a COCO file with masks (the shapes' validation set by default),
+rescaled as the config's test pipeline does, the model's CAM branch is given the
+image's true tags, exactly as a tag image is at training; each pseudo point is then
+counted as on an object of its class, on an object of another class, or on the
+background, and by whether the oracle teacher would answer it with an object of its
+class (the object under it, or the nearest). The CAMs' class scores (``cam_scores`` with
 the model's pooling, and the maximum) are compared for tagged and untagged classes by
 their mean and AUC.
 
     python benchmarks/pseudo_point_accuracy.py work_dirs/quality/hetero_seed0
+    python benchmarks/pseudo_point_accuracy.py WORK \
+        --ann data/tools/annotations/instances_val.json --img-dir data/tools/images \
+        --peak threshold=0.8 max_per_class=2
 """
 import argparse
 import glob
@@ -50,7 +55,7 @@ def where_points_land(points, point_labels, masks, labels):
     return kinds, hit
 
 
-def test_scale(cfg):
+def tested_scale(cfg):
     """The keep-ratio ``Resize`` scale of the config's test pipeline (None: none)."""
     for t in cfg.test_dataloader.dataset.pipeline:
         if t['type'] == 'Resize' and t.get('keep_ratio', False):
@@ -81,7 +86,7 @@ def main(argv=None):
         neck.peak[key] = None if value == 'None' else type(neck.peak[key] or 0.0)(value)
     pre = cfg.model.data_preprocessor
     mean, std = (torch.tensor(pre[k]).view(3, 1, 1) for k in ('mean', 'std'))
-    scale = test_scale(cfg)
+    scale = tested_scale(cfg)
     coco = COCO(args.ann)
     label_of = {c: i for i, c in enumerate(sorted(coco.getCatIds()))}
     counts = dict(points=0, right_class=0, other_class=0, background=0, objects=0,

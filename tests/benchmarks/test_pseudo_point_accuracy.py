@@ -28,7 +28,7 @@ def test_points_are_counted_by_the_masks_under_them():
 def test_cams_see_the_images_at_the_scale_the_model_was_tested_at():
     tools = Config.fromfile(osp.join(REPO, 'configs', 'mask2former',
                                      'mask2former_effnet-lite0_tiny_tools.py'))
-    assert ppa.test_scale(tools) == (320, 320)
+    assert ppa.tested_scale(tools) == (320, 320)
     tools.test_dataloader.dataset.pipeline = [
         t for t in tools.test_dataloader.dataset.pipeline if t['type'] != 'Resize']
-    assert ppa.test_scale(tools) is None
+    assert ppa.tested_scale(tools) is None
