@@ -107,11 +107,12 @@ def main(argv=None):
         with torch.no_grad():
             cams = neck(model.backbone(x))
             points, point_labels = neck.pseudo_points(cams, [tags])[0]
-        kinds, hit = where_points_land(points / factor, point_labels, masks, labels)
+        points = points / factor
+        kinds, hit = where_points_land(points, point_labels, masks, labels)
         for key in kinds:
             counts[key] += 1
         # the oracle teacher answers a point with the object under it, or the nearest
-        answers = OracleTeacher.objects_at(torch.from_numpy(masks).bool(), points / factor)
+        answers = OracleTeacher.objects_at(torch.from_numpy(masks).bool(), points)
         counts['oracle_right'] += sum(o is not None and labels[o] == c
                                       for o, c in zip(answers, point_labels.tolist()))
         counts['points'] += len(points)
