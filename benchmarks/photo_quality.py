@@ -21,7 +21,6 @@ from the records alone.
 import argparse
 import datetime
 import glob
-import hashlib
 import json
 import os
 import os.path as osp
@@ -133,12 +132,15 @@ def markers(photo_set: str):
             '-->', f'<!-- end of the photo table ({photo_set}) -->')
 
 
-def sha256(path: str) -> str:
-    with open(path, 'rb') as f:
-        return hashlib.sha256(f.read()).hexdigest()
+def teacher_checkpoint(config: str):
+    """The checkpoint of the teacher a config builds, relative to the repository (the
+    oracle's too: its latents come from that SAM's prompt encoder); None without one."""
+    from mmengine import Config
+    return Config.fromfile(config).model.get('teacher', {}).get('checkpoint')
 
 
 def run(photo_set: str, name: str, seed: int, args) -> dict:
+    from mmwish.teachers.sam_builder import file_sha256
     data, source, records, rows = SETS[photo_set]
     row = rows[name]
     stem = run_name(name, seed, args.iters, ITERS)
@@ -169,13 +171,16 @@ def run(photo_set: str, name: str, seed: int, args) -> dict:
     with open(osp.join(ann_dir, row.ann)) as f:
         labels = json.load(f)
     set_flag = '' if photo_set == 'coco128' else f' --set {photo_set}'
+    teacher_ckpt = teacher_checkpoint(osp.join(REPO, row.config))
     record = dict(
         row=name, seed=seed, mask_ap=m['coco/segm_mAP'], mask_ap50=m['coco/segm_mAP_50'],
         mask_ap75=m['coco/segm_mAP_75'], box_ap=m['coco/bbox_mAP'], what=row.what,
         photo_set=photo_set, config=row.config, train_ann=row.ann, teacher=row.teacher,
+        teacher_checkpoint=teacher_ckpt,
+        teacher_sha256=teacher_ckpt and file_sha256(osp.join(REPO, teacher_ckpt)),
         num_train=len(labels['images']), labelled_instances=len(labels['annotations']),
-        data=source, train_ann_sha256=sha256(osp.join(ann_dir, row.ann)),
-        val_ann_sha256=sha256(osp.join(ann_dir, 'instances_val.json')),
+        data=source, train_ann_sha256=file_sha256(osp.join(ann_dir, row.ann)),
+        val_ann_sha256=file_sha256(osp.join(ann_dir, 'instances_val.json')),
         iters=it, final_losses=final_losses(work),
         command=f'python benchmarks/photo_quality.py{set_flag} --rows {name} --seeds {seed} '
                 f'--iters {it}',

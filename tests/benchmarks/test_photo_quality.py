@@ -1,4 +1,5 @@
 """The real-photo rows' summary, on records written by hand."""
+import hashlib
 import importlib.util
 import json
 import os.path as osp
@@ -105,6 +106,8 @@ def test_a_row_trains_and_tests_with_its_options(tmp_path, monkeypatch):
     monkeypatch.setattr(photo_quality, 'REPO', str(tmp_path))
     monkeypatch.setattr(photo_quality, 'sh', sh)
     monkeypatch.setattr(photo_quality, 'git_commit', lambda: 'abc')
+    (tmp_path / 'sam.pth').write_bytes(b'weights')
+    monkeypatch.setattr(photo_quality, 'teacher_checkpoint', lambda config: 'sam.pth')
     args = argparse.Namespace(out=str(tmp_path / 'work'), iters=20)
     record = photo_quality.run('tools', 'oracle_box_iou_margin', 1, args)
     train, test = calls
@@ -114,5 +117,17 @@ def test_a_row_trains_and_tests_with_its_options(tmp_path, monkeypatch):
     assert 'train_cfg.max_iters=20' in train and 'param_scheduler.milestones=[16]' in train
     assert 'model.pseudo_point_warmup=4' in train
     assert record['mask_ap'] == 0.1 and record['num_train'] == 2 and record['iters'] == 20
+    assert record['teacher_checkpoint'] == 'sam.pth'
+    assert record['teacher_sha256'] == hashlib.sha256(b'weights').hexdigest()
     saved = tmp_path / 'benchmarks' / 'results' / 'photos' / 'tools'
     assert json.loads((saved / 'oracle_box_iou_margin_seed1_iters20.json').read_text()) == record
+
+
+def test_a_record_names_the_teacher_its_config_builds():
+    """Read from the real configs: the small SAM's and the oracle's (whose latents come from
+    the same SAM's prompt encoder) name the committed checkpoint; Mask2Former has none."""
+    tools = photo_quality.SETS['tools'].rows
+    for name in ('small_sam_box_iou_margin', 'oracle_box_iou_margin'):
+        assert photo_quality.teacher_checkpoint(
+            osp.join(REPO, tools[name].config)) == 'checkpoints/sam_tiny_shapes.pth'
+    assert photo_quality.teacher_checkpoint(osp.join(REPO, tools['masks'].config)) is None
