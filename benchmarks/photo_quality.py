@@ -139,6 +139,14 @@ def teacher_checkpoint(config: str):
     return Config.fromfile(config).model.get('teacher', {}).get('checkpoint')
 
 
+def warmup_options(row: Row, iters: int) -> list:
+    """WISH's warm-ups keep their share of the shapes' 1,500-iteration schedule: pseudo
+    points after 1/5, self-enhancement after 1/3 (none for Mask2Former)."""
+    return [] if row.teacher is None else [
+        f'model.pseudo_point_warmup={iters // 5}',
+        f'model.self_enhancement.warmup_iters={iters // 3}']
+
+
 def run(photo_set: str, name: str, seed: int, args) -> dict:
     from mmwish.teachers.sam_builder import file_sha256
     data, source, records, rows = SETS[photo_set]
@@ -151,11 +159,7 @@ def run(photo_set: str, name: str, seed: int, args) -> dict:
               'val_dataloader.num_workers=1', 'test_dataloader.num_workers=1',
               f'randomness.seed={seed}']
     it = args.iters
-    # WISH's warm-ups keep their share of the shapes' 1,500-iteration schedule (pseudo
-    # points after 1/5, self-enhancement after 1/3)
-    warmups = [] if row.teacher is None else [
-        f'model.pseudo_point_warmup={it // 5}', f'model.self_enhancement.warmup_iters={it // 3}']
-    train_opts = common + warmups + list(row.options) + [
+    train_opts = common + warmup_options(row, it) + list(row.options) + [
         f'train_dataloader.dataset.ann_file=annotations/{row.ann}'] + schedule_options(it)
     commit = git_commit()
     ckpt = osp.join(work, f'iter_{it}.pth')

@@ -67,3 +67,9 @@ test_evaluator = val_evaluator
 # the pretrained backbone learns at 0.1x, Mask2Former's recipe
 optim_wrapper = dict(
     paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=0.1, decay_mult=1.0)}))
+# the photo schedule (benchmarks/photo_quality.py's rows): 500 iterations, the step down
+# at 80 %, one validation and one checkpoint at the end
+max_iters = 500
+param_scheduler = dict(end=max_iters, milestones=[max_iters * 8 // 10])
+train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
+default_hooks = dict(checkpoint=dict(interval=max_iters))

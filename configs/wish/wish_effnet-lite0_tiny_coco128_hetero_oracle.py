@@ -31,8 +31,10 @@ model = dict(
                  variant='custom', arch=sam_arch),
     sam_cache=None,
     loss_cam_weight=1.0,
-    self_enhancement=dict(loss_weight=1.0, warmup_iters=500, score_thr=0.5),
-    pseudo_point_warmup=300,
+    # the warm-ups keep their share of the shapes' schedule in the photo schedule of 500
+    # iterations: pseudo points after 1/5, self-enhancement after 1/3
+    self_enhancement=dict(loss_weight=1.0, warmup_iters=166, score_thr=0.5),
+    pseudo_point_warmup=100,
     sam_decoder_inference=None)
 
 train_pipeline = [

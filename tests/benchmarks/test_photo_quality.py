@@ -1,4 +1,5 @@
 """The real-photo rows' summary, on records written by hand."""
+import copy
 import hashlib
 import importlib.util
 import json
@@ -131,3 +132,31 @@ def test_a_record_names_the_teacher_its_config_builds():
         assert photo_quality.teacher_checkpoint(
             osp.join(REPO, tools[name].config)) == 'checkpoints/sam_tiny_shapes.pth'
     assert photo_quality.teacher_checkpoint(osp.join(REPO, tools['masks'].config)) is None
+
+
+# each set's schedule: the iterations its rows are run for (docs/benchmarks.md)
+SCHEDULES = dict(coco128=500, feral_cat=500, tools=1000)
+
+
+@pytest.mark.parametrize('photo_set', sorted(SCHEDULES))
+def test_a_config_alone_trains_its_rows_schedule(photo_set):
+    """The options ``run`` passes for the set's schedule change nothing in the row's config
+    (on the tools, the IoU margin of every WISH row too), so ``tools/train.py CONFIG``
+    trains what the table reports; only a row's own options (the labels' file, LSE, ...)
+    are left to the command line."""
+    import argparse
+
+    from mmengine import Config, DictAction
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--o', nargs='+', action=DictAction)
+    iters, loaded = SCHEDULES[photo_set], {}
+    for name, row in photo_quality.SETS[photo_set].rows.items():
+        if row.config not in loaded:
+            loaded[row.config] = Config.fromfile(osp.join(REPO, row.config))
+        cfg = loaded[row.config]
+        opts = photo_quality.schedule_options(iters) + photo_quality.warmup_options(row, iters)
+        if photo_set == 'tools' and row.teacher is not None:
+            opts.append(photo_quality.MARGIN)
+        merged = copy.deepcopy(cfg)
+        merged.merge_from_dict(parser.parse_args(['--o'] + opts).o)
+        assert merged.to_dict() == cfg.to_dict(), name
