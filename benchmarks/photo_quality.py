@@ -27,6 +27,7 @@ import os.path as osp
 import platform
 import statistics
 import sys
+import time
 from collections import namedtuple
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -163,11 +164,18 @@ def run(photo_set: str, name: str, seed: int, args) -> dict:
         f'train_dataloader.dataset.ann_file=annotations/{row.ann}'] + schedule_options(it)
     commit = git_commit()
     ckpt = osp.join(work, f'iter_{it}.pth')
+    # wall minutes of this call's steps; None for a training done by an earlier call (a
+    # resumed one counts its remainder only)
+    minutes = dict(train=None, test=None)
+    start = time.monotonic()
     if not osp.isfile(ckpt):
         sh([sys.executable, 'tools/train.py', row.config, '--work-dir', work, '--resume',
             '--cfg-options'] + train_opts, log)
+        minutes['train'] = round((time.monotonic() - start) / 60, 1)
+    start = time.monotonic()
     sh([sys.executable, 'tools/test.py', row.config, ckpt, '--work-dir',
         osp.join(work, 'test'), '--cfg-options'] + common + list(row.options), log)
+    minutes['test'] = round((time.monotonic() - start) / 60, 1)
     latest = max(glob.glob(osp.join(work, 'test', '*', '*.json')), key=osp.getmtime)
     with open(latest) as f:
         m = json.load(f)
@@ -188,7 +196,7 @@ def run(photo_set: str, name: str, seed: int, args) -> dict:
         iters=it, final_losses=final_losses(work),
         command=f'python benchmarks/photo_quality.py{set_flag} --rows {name} --seeds {seed} '
                 f'--iters {it}',
-        train_options=train_opts, commit=commit,
+        train_options=train_opts, commit=commit, minutes=minutes,
         machine=f'{platform.machine()}, {os.cpu_count()} cores, '
                 f"{os.environ.get('OMP_NUM_THREADS', 'default')} threads",
         date=datetime.date.today().isoformat())

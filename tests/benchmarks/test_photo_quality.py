@@ -119,6 +119,7 @@ def test_a_row_trains_and_tests_with_its_options(tmp_path, monkeypatch):
     assert 'model.pseudo_point_warmup=4' in train
     assert record['mask_ap'] == 0.1 and record['num_train'] == 2 and record['iters'] == 20
     assert record['teacher_checkpoint'] == 'sam.pth'
+    assert set(record['minutes']) == {'train', 'test'} and record['minutes']['train'] >= 0
     assert record['teacher_sha256'] == hashlib.sha256(b'weights').hexdigest()
     saved = tmp_path / 'benchmarks' / 'results' / 'photos' / 'tools'
     assert json.loads((saved / 'oracle_box_iou_margin_seed1_iters20.json').read_text()) == record
