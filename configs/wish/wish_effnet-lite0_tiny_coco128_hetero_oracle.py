@@ -6,6 +6,8 @@
 # Data (docs/benchmarks.md "Real photos"), whose tool writes the weak files too (hetero:
 # 32 tag, 31 point, 31 box; C126 the 126 photos of coco128-seg that have labels):
 #   python tools/dataset_converters/photo_benchmark.py C126 data/coco128_seg --supercategories
+#   python tools/dataset_converters/coco_to_weak.py data/coco128_seg/annotations/instances_train.json \
+#       data/coco128_seg/annotations/instances_train_hetero.json --counts tag=32,point=31,box=31
 # Other labels: --cfg-options train_dataloader.dataset.ann_file=annotations/instances_train_box.json
 # (or _point, _tag).
 _base_ = ['../mask2former/mask2former_effnet-lite0_tiny_coco128.py']

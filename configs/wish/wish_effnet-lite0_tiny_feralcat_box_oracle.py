@@ -5,9 +5,11 @@
 # Points: --cfg-options train_dataloader.dataset.ann_file=annotations/instances_train_point.json
 # Tags are not offered on this set: with one class every image has the same tag, so the
 # CAM branch has nothing to learn from.
-# Data (docs/benchmarks.md "Real photos"), whose tool writes the weak files too:
+# Data (docs/benchmarks.md "Real photos"), whose tool writes the weak files too (or by hand, below):
 #   python tools/dataset_converters/photo_benchmark.py FERAL data/feral_cat --split all \
 #       --num-val 200 --yolo-classes FERAL/data.yaml
+#   python tools/dataset_converters/coco_to_weak.py data/feral_cat/annotations/instances_train.json \
+#       data/feral_cat/annotations/instances_train_box.json --counts box=795
 _base_ = ['./wish_effnet-lite0_tiny_coco128_hetero_oracle.py']
 
 classes = ('cat', )

@@ -5,10 +5,12 @@
 # part and a superset at a random index).
 # Other labels: --cfg-options train_dataloader.dataset.ann_file=annotations/instances_train_box.json
 # (or _point, _tag).
-# Data (docs/benchmarks.md "The tool photos"), whose tool writes the weak files too:
+# Data (docs/benchmarks.md "The tool photos"), whose tool writes the weak files too (or by hand, below):
 #   python tools/dataset_converters/photo_benchmark.py TOOLS data/tools --split all \
 #       --num-val 200 --yolo-classes TOOLS_SRC/data.yaml \
 #       --class-groups tools/dataset_converters/class_groups/tools_segmentation_2.json
+#   python tools/dataset_converters/coco_to_weak.py data/tools/annotations/instances_train.json \
+#       data/tools/annotations/instances_train_hetero.json --counts tag=301,point=300,box=300
 _base_ = ['./wish_effnet-lite0_tiny_coco128_hetero_oracle.py']
 
 classes = ('screwdriver', 'wrench', 'pliers', 'hammer', 'hand', 'other tool')
