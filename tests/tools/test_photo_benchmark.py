@@ -78,7 +78,7 @@ def test_photo_benchmark_converts_and_trains(tmp_path):
             assert re.search(r'loss_cam: \d.*loss_prompt: \d', out)
 
 
-# "Tools segmentation 2"'s 17 classes, as its data.yaml lists them (by index)
+# "Tools segmentation 2"'s 17 class names, in an order of the stand-in's own
 TOOL_CLASSES = ('Adjustable spanner', 'Backsaw', 'Calipers', 'Cutting pliers', 'Drill',
                 'Gas wrench', 'Gun', 'Hammer', 'Hand', 'Handsaw', 'Needle-nose pliers',
                 'Pliers', 'Ratchet', 'Screwdriver', 'Tape measure', 'Utility knife', 'Wrench')
