@@ -42,3 +42,13 @@ def run_env():
 
 
 PYTHON = sys.executable
+
+
+def merge_cfg_options(cfg, options):
+    """Merge ``key=value`` strings into ``cfg`` as ``--cfg-options`` does on the command line."""
+    import argparse
+
+    from mmengine.config import DictAction
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    cfg.merge_from_dict(parser.parse_args(['--cfg-options'] + options).cfg_options)

@@ -7,6 +7,8 @@ import os.path as osp
 
 import pytest
 
+from tests.conftest import merge_cfg_options
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 spec = importlib.util.spec_from_file_location(
     'photo_quality', osp.join(REPO, 'benchmarks', 'photo_quality.py'))
@@ -145,11 +147,7 @@ def test_a_config_alone_trains_its_rows_schedule(photo_set):
     (on the tools, the IoU margin of every WISH row too), so ``tools/train.py CONFIG``
     trains what the table reports; only a row's own options (the labels' file, LSE, ...)
     are left to the command line."""
-    import argparse
-
-    from mmengine import Config, DictAction
-    parser = argparse.ArgumentParser()
-    parser.add_argument('--o', nargs='+', action=DictAction)
+    from mmengine import Config
     iters, loaded = SCHEDULES[photo_set], {}
     for name, row in photo_quality.SETS[photo_set].rows.items():
         if row.config not in loaded:
@@ -159,5 +157,5 @@ def test_a_config_alone_trains_its_rows_schedule(photo_set):
         if photo_set == 'tools' and row.teacher is not None:
             opts.append(photo_quality.MARGIN)
         merged = copy.deepcopy(cfg)
-        merged.merge_from_dict(parser.parse_args(['--o'] + opts).o)
+        merge_cfg_options(merged, opts)
         assert merged.to_dict() == cfg.to_dict(), name

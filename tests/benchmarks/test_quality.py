@@ -5,8 +5,10 @@ import os.path as osp
 import pytest
 import torch
 from mmdet.registry import MODELS
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.registry import init_default_scope
+
+from tests.conftest import merge_cfg_options
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 spec = importlib.util.spec_from_file_location('quality', osp.join(REPO, 'benchmarks', 'quality.py'))
@@ -118,9 +120,7 @@ def test_pretrained_backbone_options_load_into_the_tiny_config(tmp_path):
     torch.save(backbone.state_dict(), path)
     assert quality.backbone_options(argparse.Namespace(backbone='scratch')) == []
     options = quality.backbone_options(argparse.Namespace(backbone=path))
-    parser = argparse.ArgumentParser()
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-    cfg.merge_from_dict(parser.parse_args(['--cfg-options'] + options).cfg_options)  # as the CLI
+    merge_cfg_options(cfg, options)
     assert cfg.model.backbone.init_cfg == dict(type='Pretrained', checkpoint=path)
     assert cfg.optim_wrapper.paramwise_cfg.custom_keys.backbone.lr_mult == 0.1
     torch.manual_seed(1)
